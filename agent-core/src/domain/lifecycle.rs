@@ -1,0 +1,393 @@
+//! The status of a ticket as a deterministic fold over its event list.
+//!
+//! Every replica holding the same events has them in the same order (Automerge orders
+//! concurrent list inserts by operation id), so folding in list order gives the same status
+//! everywhere. The fixed rule for events that do not fit the lifecycle (the village withdraws
+//! while the township completes): the first in list order wins, the later one is kept in the
+//! history, ignored for status, and the ticket is flagged 需核对 until a township admin records a
+//! `reviewed` decision.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::catalog::StageBudgets;
+use crate::domain::deadline::{ClockInput, Pause, Stage, StageSpan};
+use crate::domain::event::{may_append, Event, EventKind, Outcome, Role};
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// At the village point, not yet seen by the township.
+    Registered,
+    /// At the township, awaiting review.
+    Received,
+    /// Waiting for the applicant's supplement (一次性告知).
+    AwaitingSupplement,
+    Accepted,
+    /// Being handled at the township.
+    Handling,
+    /// Forwarded to a district window.
+    Forwarded,
+    Completed,
+    Rejected,
+    /// The result is back at the village point, ready to deliver.
+    Returned,
+    Delivered,
+    Withdrawn,
+}
+
+impl Status {
+    pub const ALL: [Status; 11] = [
+        Status::Registered,
+        Status::Received,
+        Status::AwaitingSupplement,
+        Status::Accepted,
+        Status::Handling,
+        Status::Forwarded,
+        Status::Completed,
+        Status::Rejected,
+        Status::Returned,
+        Status::Delivered,
+        Status::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Registered => "registered",
+            Status::Received => "received",
+            Status::AwaitingSupplement => "awaiting_supplement",
+            Status::Accepted => "accepted",
+            Status::Handling => "handling",
+            Status::Forwarded => "forwarded",
+            Status::Completed => "completed",
+            Status::Rejected => "rejected",
+            Status::Returned => "returned",
+            Status::Delivered => "delivered",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Chinese label shown to agents, clerks and applicants.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Registered => "已登记，待上报",
+            Status::Received => "乡镇中心已接收，待受理",
+            Status::AwaitingSupplement => "待补正材料",
+            Status::Accepted => "已受理",
+            Status::Handling => "乡镇中心办理中",
+            Status::Forwarded => "已转窗口办理",
+            Status::Completed => "已办结",
+            Status::Rejected => "不予受理",
+            Status::Returned => "结果已到代理点，待领取",
+            Status::Delivered => "已送达",
+            Status::Withdrawn => "已撤回",
+        }
+    }
+
+    /// The ticket needs no more work (deadline lists skip it).
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            Status::Completed
+                | Status::Rejected
+                | Status::Returned
+                | Status::Delivered
+                | Status::Withdrawn
+        )
+    }
+}
+
+/// An event that did not fit the lifecycle where it stands in the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub event_id: String,
+    pub kind: EventKind,
+    /// Status the ticket was in when the event came.
+    pub status: Status,
+    pub reason: String,
+}
+
+/// The folded state of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    pub status: Status,
+    /// A special procedure (hearing, testing, expert review) is running.
+    pub special: bool,
+    pub outcome: Option<Outcome>,
+    pub certificate_no: Option<String>,
+    pub evaluation: Option<u8>,
+    /// Materials still missing from the outstanding supplement request.
+    pub missing: Vec<String>,
+    pub anomalies: Vec<Anomaly>,
+    /// 需核对: anomalies after the last `reviewed` decision.
+    pub needs_review: bool,
+    /// Legal dates, for deadlines.
+    pub clock: ClockInput,
+}
+
+/// Legal dates gathered while folding.
+#[derive(Default)]
+struct Dates {
+    received: Option<NaiveDate>,
+    review_end: Option<NaiveDate>,
+    forwarded: Option<NaiveDate>,
+    completed: Option<NaiveDate>,
+    delivered: Option<NaiveDate>,
+    /// Withdrawal closes whatever stage was open.
+    withdrawn: Option<NaiveDate>,
+}
+
+struct Fold<'a> {
+    arrivals: HashMap<&'a str, NaiveDate>,
+    life: Lifecycle,
+    dates: Dates,
+    /// Status to go back to when the supplement is provided.
+    resume: Option<Status>,
+    registered: bool,
+    reviewed_upto: usize,
+}
+
+impl<'a> Fold<'a> {
+    /// The legal day of an event: its own time for staff and servers, the township's
+    /// `arrived` stamp for a tablet event (None until the stamp exists).
+    fn legal_day(&self, ev: &Event) -> Option<NaiveDate> {
+        if ev.has_legal_time() {
+            Some(ev.at.date_naive())
+        } else {
+            self.arrivals.get(ev.id.as_str()).copied()
+        }
+    }
+
+    fn open_pause(&mut self, day: Option<NaiveDate>) {
+        if let (Some(requested), Some(_)) = (day, self.life.clock.accepted) {
+            self.life.clock.pauses.push(Pause {
+                requested,
+                resumed: None,
+            });
+        }
+    }
+
+    fn close_pause(&mut self, day: Option<NaiveDate>) {
+        if let Some(p) = self
+            .life
+            .clock
+            .pauses
+            .iter_mut()
+            .rev()
+            .find(|p| p.resumed.is_none())
+        {
+            p.resumed = day;
+        }
+    }
+
+    fn review_decided(&mut self, day: Option<NaiveDate>) {
+        if self.dates.review_end.is_none() {
+            self.dates.review_end = day;
+        }
+    }
+
+    /// Apply one event, or say why it does not fit.
+    fn apply(&mut self, ev: &Event, first: bool) -> Result<(), String> {
+        use EventKind as K;
+        use Status as S;
+        if !may_append(ev.role, ev.kind) {
+            return Err(format!("{}无权记录“{}”", ev.role.label(), ev.kind.label()));
+        }
+        let st = self.life.status;
+        let day = self.legal_day(ev);
+        let working = matches!(st, S::Accepted | S::Handling | S::Forwarded);
+        match ev.kind {
+            K::Registered => {
+                if !first || self.registered {
+                    return Err("登记事件只能是第一条".into());
+                }
+                self.registered = true;
+            }
+            K::Received => {
+                if self.dates.received.is_none() {
+                    self.dates.received = day;
+                }
+                if st == S::Registered {
+                    self.life.status = S::Received;
+                }
+            }
+            K::Arrived | K::Reviewed => {}
+            K::Accepted if st == S::Received => {
+                self.life.status = S::Accepted;
+                self.life.clock.accepted = day;
+                self.review_decided(day);
+            }
+            K::SupplementRequested if st == S::Received || (working && !self.life.special) => {
+                self.resume = Some(st);
+                self.life.missing = ev.payload_list("missing");
+                self.life.status = S::AwaitingSupplement;
+                if st == S::Received {
+                    self.review_decided(day);
+                } else {
+                    self.open_pause(day);
+                }
+            }
+            K::SupplementProvided if st == S::AwaitingSupplement => {
+                let back = self.resume.take().unwrap_or(S::Received);
+                self.life.missing.clear();
+                self.life.status = back;
+                if back != S::Received {
+                    self.close_pause(day);
+                }
+            }
+            K::Rejected
+                if st == S::Received
+                    || (st == S::AwaitingSupplement && self.life.clock.accepted.is_none()) =>
+            {
+                self.life.status = S::Rejected;
+                self.life.clock.finished = day;
+                self.review_decided(day);
+            }
+            K::Handled if st == S::Accepted => self.life.status = S::Handling,
+            K::Forwarded if matches!(st, S::Accepted | S::Handling) && !self.life.special => {
+                self.life.status = S::Forwarded;
+                self.dates.forwarded = day;
+            }
+            K::SpecialStarted if working && !self.life.special => {
+                self.life.special = true;
+                self.open_pause(day);
+            }
+            K::SpecialEnded if self.life.special => {
+                self.life.special = false;
+                self.close_pause(day);
+            }
+            K::Completed if working && !self.life.special => {
+                self.life.status = S::Completed;
+                self.life.outcome = match ev.payload_str("outcome") {
+                    Some("denied") => Some(Outcome::Denied),
+                    _ => Some(Outcome::Approved),
+                };
+                self.life.certificate_no = ev.payload_str("certificate_no").map(str::to_owned);
+                self.life.clock.finished = day;
+                self.dates.completed = day;
+            }
+            K::Returned if matches!(st, S::Completed | S::Rejected) => {
+                self.life.status = S::Returned;
+            }
+            K::Delivered if st == S::Returned => {
+                self.life.status = S::Delivered;
+                self.dates.delivered = day;
+            }
+            K::Evaluated
+                if self.life.evaluation.is_none()
+                    && matches!(st, S::Returned | S::Delivered | S::Rejected | S::Withdrawn) =>
+            {
+                let score = ev
+                    .payload
+                    .get("score")
+                    .and_then(|v| v.as_u64())
+                    .filter(|s| (1..=5).contains(s));
+                match score {
+                    Some(s) => self.life.evaluation = u8::try_from(s).ok(),
+                    None => return Err("评价分值应为1–5".into()),
+                }
+            }
+            K::Withdrawn if !st.is_closed() => {
+                self.life.status = S::Withdrawn;
+                self.life.special = false;
+                self.life.clock.finished = day.or(Some(ev.at.date_naive()));
+                self.dates.withdrawn = self.life.clock.finished;
+            }
+            _ => {
+                return Err(format!(
+                    "“{}”不符合当前状态“{}”",
+                    ev.kind.label(),
+                    st.label()
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fold the events (in document order) into the ticket's lifecycle.
+/// `promised_days` and `budgets` come from the catalog item the ticket was registered under.
+pub fn fold(events: &[Event], promised_days: u32, budgets: &StageBudgets) -> Lifecycle {
+    let mut arrivals = HashMap::new();
+    for ev in events {
+        if ev.kind == EventKind::Arrived && ev.role == Role::Server {
+            if let Some(of) = ev.payload_str("of") {
+                arrivals.entry(of).or_insert(ev.at.date_naive());
+            }
+        }
+    }
+    let mut f = Fold {
+        arrivals,
+        life: Lifecycle {
+            status: Status::Registered,
+            special: false,
+            outcome: None,
+            certificate_no: None,
+            evaluation: None,
+            missing: Vec::new(),
+            anomalies: Vec::new(),
+            needs_review: false,
+            clock: ClockInput {
+                promised_days,
+                ..ClockInput::default()
+            },
+        },
+        dates: Dates::default(),
+        resume: None,
+        registered: false,
+        reviewed_upto: 0,
+    };
+    for (i, ev) in events.iter().enumerate() {
+        let status = f.life.status;
+        if let Err(reason) = f.apply(ev, i == 0) {
+            f.life.anomalies.push(Anomaly {
+                event_id: ev.id.clone(),
+                kind: ev.kind,
+                status,
+                reason,
+            });
+        } else if ev.kind == EventKind::Reviewed {
+            f.reviewed_upto = f.life.anomalies.len();
+        }
+    }
+    f.life.needs_review = f.life.anomalies.len() > f.reviewed_upto;
+    f.life.clock.stages = stage_spans(&f.dates, budgets);
+    f.life
+}
+
+fn stage_spans(d: &Dates, b: &StageBudgets) -> Vec<StageSpan> {
+    let mut spans = Vec::new();
+    if let Some(start) = d.received {
+        spans.push(StageSpan {
+            stage: Stage::TownshipReview,
+            start,
+            end: d.review_end.or(d.withdrawn),
+            budget: b.township_review,
+        });
+    }
+    if let Some(start) = d.forwarded {
+        spans.push(StageSpan {
+            stage: Stage::WindowHandling,
+            start,
+            end: d.completed.or(d.withdrawn),
+            budget: b.window_handling,
+        });
+    }
+    if let Some(start) = d.completed {
+        // Delivered at the tablet but not yet stamped by the server: legally still open.
+        spans.push(StageSpan {
+            stage: Stage::ReturnToVillage,
+            start,
+            end: d.delivered,
+            budget: b.return_to_village,
+        });
+    }
+    spans
+}

@@ -1,0 +1,55 @@
+//! The crate's one error type. Messages never carry ID numbers, phones or names.
+
+use std::path::PathBuf;
+
+use crate::crypto::CryptoError;
+use crate::doc::DocError;
+use crate::domain::calendar::CalendarError;
+use crate::domain::catalog::CatalogError;
+use crate::domain::number::NumberError;
+use crate::domain::ticket::FormError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The registration form or an event draft is not acceptable; the message says what to fix.
+    #[error(transparent)]
+    Form(#[from] FormError),
+    #[error(transparent)]
+    Number(#[from] NumberError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    #[error("无法记录：{0}")]
+    Event(String),
+    #[error("没有编号为{0}的办件")]
+    NotFound(String),
+    #[error("密钥不正确，无法打开本机数据（数据未作任何改动）")]
+    WrongKey,
+    #[error("本机数据已加密，打开时必须提供密钥")]
+    KeyRequired,
+    #[error("store key: {0}")]
+    Key(#[from] CryptoError),
+    /// The database file was damaged; it was moved aside (never deleted) so it can be
+    /// recovered, and the next open starts a fresh store.
+    #[error("本机数据库已损坏，已移至 {moved_to}（未删除），请联系乡镇中心恢复数据")]
+    CorruptDatabase { moved_to: PathBuf },
+    /// A ticket document failed to open; it was moved to quarantine, the rest is intact.
+    #[error("办件{number}的数据已损坏，已隔离保存，其他办件不受影响")]
+    CorruptDocument { number: String },
+    #[error("ticket document: {0}")]
+    Doc(#[from] DocError),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored data: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("这个数据库由更新版本的软件创建（版本{0}），请升级软件")]
+    NewerDatabase(i64),
+    #[error("操作已取消")]
+    Interrupted,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

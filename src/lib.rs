@@ -1,0 +1,1 @@
+//! Root package: hosts the end-to-end tests and examples.

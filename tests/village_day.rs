@@ -1,0 +1,57 @@
+//! README's main job: the scripted village day runs and tells the story it should.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example binary cargo builds next to this test's binary (target/<profile>/examples).
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built; run `cargo test` (which builds examples)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn village_day_runs_and_reports_the_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(example("village_day"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "village_day failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "登记 0101010000",    // ticket numbers of point 101, device 01
+        "拒绝登记：身份证号", // the bad form is refused with a reason
+        "待补正材料，缺：",   // one-time list of missing materials
+        "已转窗口办理",
+        "补正材料已提交",
+        "黄灯",
+        "红灯",
+        "为民服务全程代理承办单",
+        "查询进度",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    // The store is encrypted: no applicant name from the output is in the file in clear.
+    let db = std::fs::read(dir.path().join("village-101.db")).unwrap();
+    let name_line = stdout
+        .lines()
+        .find(|l| l.starts_with("申 请 人："))
+        .unwrap();
+    let name = name_line.trim_start_matches("申 请 人：").trim();
+    assert!(!name.is_empty());
+    assert!(!db.windows(name.len()).any(|w| w == name.as_bytes()));
+}
