@@ -1,6 +1,7 @@
 //! A process killed mid-write loses nothing it committed: a child process registers tickets
 //! and appends events as fast as it can, printing each committed number; the parent kills it
 //! with SIGKILL and reopens the store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

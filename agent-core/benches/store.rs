@@ -4,6 +4,7 @@
 //! 10,000): register time per ticket, time to apply the township/window events, open time,
 //! list/search page times, database size per ticket, peak memory.
 //! Env: DAIBAN_BENCH_TICKETS (count), DAIBAN_WORKLOAD (a tickets.jsonl to use instead).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

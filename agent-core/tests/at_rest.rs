@@ -1,6 +1,7 @@
 //! Encryption at rest: with 10,000 tickets in a store, no applicant's ID number, phone or name
 //! appears anywhere in the database files (main file, WAL, shared memory, journal). The same
 //! data in a plaintext store is found, which shows the search itself works.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -57,6 +58,19 @@ fn no_personal_data_in_clear_with_a_key_and_all_of_it_without() {
         v.sort();
         v.dedup();
     }
+    // The catalog and calendar are public and stored in clear; a two-character name such as
+    // 于建 also occurs inside 关于建立 there, so such names cannot be told apart and are left out.
+    let public = format!(
+        "{}{}",
+        serde_json::to_string(&Catalog::demo()).unwrap(),
+        agent_core::domain::calendar::Calendar::default_cn().to_csv()
+    );
+    let before = names.len();
+    names.retain(|n| !public.contains(n.as_str()));
+    assert!(
+        before - names.len() < 10,
+        "too many names occur in public text"
+    );
     assert!(names.len() > 500 && ids.len() > 9_000 && phones.len() > 9_000);
 
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! The device store on real SQLite files: registration, events, search, deadlines, and what
 //! bad input and damage do (a clear error, nothing else lost).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -275,24 +275,34 @@ pub fn search(
     if !q.lights.is_empty() {
         // Running: the due date decides; paused: the remaining days frozen at the pause.
         let edge = cal.add_working_days(today, margin).unwrap_or(today);
-        let t = arg(SqlValue::Text(today.to_string()));
-        let e = arg(SqlValue::Text(edge.to_string()));
-        let m = arg(SqlValue::Integer(i64::from(margin)));
-        let any: Vec<String> = q
-            .lights
-            .iter()
-            .map(|light| match light {
-                Light::Red => format!(
-                    "(clock = 'running' AND due_on < {t}) OR (clock = 'paused' AND frozen_remaining < 0)"
-                ),
-                Light::Yellow => format!(
-                    "(clock = 'running' AND due_on BETWEEN {t} AND {e}) OR (clock = 'paused' AND frozen_remaining BETWEEN 0 AND {m})"
-                ),
-                Light::Green => format!(
-                    "(clock = 'running' AND due_on > {e}) OR (clock = 'paused' AND frozen_remaining > {m})"
-                ),
-            })
-            .collect();
+        // Bind each value once, and only if a clause uses it (SQLite counts parameters).
+        let (mut t, mut e, mut m) = (None, None, None);
+        let mut any = Vec::new();
+        for light in &q.lights {
+            any.push(match light {
+                Light::Red => {
+                    let t = t.get_or_insert_with(|| arg(SqlValue::Text(today.to_string())));
+                    format!(
+                        "(clock = 'running' AND due_on < {t}) OR (clock = 'paused' AND frozen_remaining < 0)"
+                    )
+                }
+                Light::Yellow => {
+                    let t = t.get_or_insert_with(|| arg(SqlValue::Text(today.to_string())));
+                    let e = e.get_or_insert_with(|| arg(SqlValue::Text(edge.to_string())));
+                    let m = m.get_or_insert_with(|| arg(SqlValue::Integer(i64::from(margin))));
+                    format!(
+                        "(clock = 'running' AND due_on BETWEEN {t} AND {e}) OR (clock = 'paused' AND frozen_remaining BETWEEN 0 AND {m})"
+                    )
+                }
+                Light::Green => {
+                    let e = e.get_or_insert_with(|| arg(SqlValue::Text(edge.to_string())));
+                    let m = m.get_or_insert_with(|| arg(SqlValue::Integer(i64::from(margin))));
+                    format!(
+                        "(clock = 'running' AND due_on > {e}) OR (clock = 'paused' AND frozen_remaining > {m})"
+                    )
+                }
+            });
+        }
         wh.push(format!("({})", any.join(" OR ")));
     }
     let where_sql = if wh.is_empty() {

@@ -1,6 +1,6 @@
 //! Helpers shared by agent-core's integration tests: real SQLite files in temp dirs, a
 //! movable clock, a township replica that appends server-side events.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

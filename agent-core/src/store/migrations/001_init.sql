@@ -54,5 +54,5 @@ CREATE TABLE quarantine (
     reason   TEXT NOT NULL,
     moved_at TEXT NOT NULL,
     doc      BLOB NOT NULL,
-    chunks   BLOB NOT NULL               -- JSON array of sealed chunks, hex
+    chunks   TEXT NOT NULL               -- JSON array of sealed chunks, hex
 ) STRICT;
