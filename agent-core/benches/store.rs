@@ -168,6 +168,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / numbers.len() as f64
     );
     println!("peak memory (VmHWM)     {}", peak_memory());
+    breakdown(&db, numbers.len())?;
     Ok(())
 }
 
@@ -319,4 +320,31 @@ fn peak_memory() -> String {
                 .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Where the bytes go: sums of the stored values per ticket, and SQLite's page accounting.
+fn breakdown(db: &Path, n: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = rusqlite::Connection::open(db)?;
+    let per = |sql: &str| -> Result<f64, rusqlite::Error> {
+        let v: Option<f64> = conn.query_row(sql, [], |r| r.get(0))?;
+        Ok(v.unwrap_or(0.0) / n as f64)
+    };
+    println!(
+        "  sealed full docs      {:.0} B/ticket",
+        per("SELECT SUM(length(doc)) FROM docs")?
+    );
+    println!(
+        "  sealed doc chunks     {:.0} B/ticket ({:.1} chunks/ticket)",
+        per("SELECT SUM(length(chunk)) FROM doc_chunks")?,
+        per("SELECT COUNT(*) FROM doc_chunks")?
+    );
+    println!(
+        "  sealed list summaries {:.0} B/ticket",
+        per("SELECT SUM(length(summary)) FROM tickets")?
+    );
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    println!("  pages {pages} x {size} B, {free} free");
+    Ok(())
 }

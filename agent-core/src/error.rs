@@ -41,7 +41,7 @@ pub enum Error {
     #[error("ticket document: {0}")]
     Doc(#[from] DocError),
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("file: {0}")]
     Io(#[from] std::io::Error),
     #[error("stored data: {0}")]
@@ -53,3 +53,13 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    /// SQLite's interrupt (from [`crate::store::Store::interrupt_handle`]) is the host's cancel.
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::OperationInterrupted) => Error::Interrupted,
+            _ => Error::Sqlite(e),
+        }
+    }
+}

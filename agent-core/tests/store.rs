@@ -536,7 +536,7 @@ fn corrupted_document_is_quarantined_and_the_rest_is_intact() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let doc: Vec<u8> = conn
             .query_row(
-                "SELECT doc FROM tickets WHERE number = ?1",
+                "SELECT doc FROM docs WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
                 [numbers[1].as_str()],
                 |r| r.get(0),
             )
@@ -545,7 +545,7 @@ fn corrupted_document_is_quarantined_and_the_rest_is_intact() {
         let mid = damaged.len() / 2;
         damaged[mid] ^= 0xFF;
         conn.execute(
-            "UPDATE tickets SET doc = ?2 WHERE number = ?1",
+            "UPDATE docs SET doc = ?2 WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
             rusqlite::params![numbers[1].as_str(), damaged],
         )
         .unwrap();

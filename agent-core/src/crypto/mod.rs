@@ -13,6 +13,9 @@ use ring::{hkdf, hmac};
 
 /// Length of the host key.
 pub const KEY_LEN: usize = 32;
+/// Bytes kept of a lookup hash: 64 bits make an accidental match among a county's tickets
+/// vanishingly unlikely, and every byte is paid once per ticket per index.
+pub const LOOKUP_LEN: usize = 8;
 
 /// Why sealing or opening failed. Never carries the data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,7 +153,11 @@ impl Sealer {
                 ctx.update(domain.as_bytes());
                 ctx.update(&[0]);
                 ctx.update(value.as_bytes());
-                ctx.sign().as_ref().get(..16).unwrap_or_default().to_vec()
+                ctx.sign()
+                    .as_ref()
+                    .get(..LOOKUP_LEN)
+                    .unwrap_or_default()
+                    .to_vec()
             }
             None => value.as_bytes().to_vec(),
         }

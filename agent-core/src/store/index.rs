@@ -149,21 +149,14 @@ fn row(sealer: &Sealer, v: &TicketView) -> Result<Row> {
     })
 }
 
-/// Insert a new ticket row with its sealed full document.
-pub fn insert_row(
-    tx: &Transaction<'_>,
-    sealer: &Sealer,
-    v: &TicketView,
-    doc: &[u8],
-    now: String,
-) -> Result<()> {
+/// Insert the index row of a new ticket.
+pub fn insert_row(tx: &Transaction<'_>, sealer: &Sealer, v: &TicketView) -> Result<()> {
     let t = &v.ticket;
     let r = row(sealer, v)?;
-    let doc = sealer.seal(format!("doc:{}", t.number).as_bytes(), doc)?;
     tx.execute(
         "INSERT INTO tickets (number, item_code, status, needs_review, registered_on, accepted_on,
-             clock, due_on, frozen_remaining, id_hash, phone_hash, name_hash, summary, updated_at, doc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             clock, due_on, frozen_remaining, id_hash, phone_hash, name_hash, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             t.number.as_str(),
             t.item.code,
@@ -178,25 +171,17 @@ pub fn insert_row(
             r.phone_hash,
             r.name_hash,
             r.summary,
-            now,
-            doc,
         ],
     )?;
     Ok(())
 }
 
 /// Refresh the index columns of an existing row from its document's current view.
-pub fn update_row(
-    tx: &Transaction<'_>,
-    sealer: &Sealer,
-    v: &TicketView,
-    now: String,
-) -> Result<()> {
+pub fn update_row(tx: &Transaction<'_>, sealer: &Sealer, v: &TicketView) -> Result<()> {
     let r = row(sealer, v)?;
     tx.execute(
         "UPDATE tickets SET status = ?2, needs_review = ?3, accepted_on = ?4, clock = ?5, due_on = ?6,
-             frozen_remaining = ?7, id_hash = ?8, phone_hash = ?9, name_hash = ?10, summary = ?11,
-             updated_at = ?12
+             frozen_remaining = ?7, id_hash = ?8, phone_hash = ?9, name_hash = ?10, summary = ?11
          WHERE number = ?1",
         params![
             v.ticket.number.as_str(),
@@ -210,7 +195,6 @@ pub fn update_row(
             r.phone_hash,
             r.name_hash,
             r.summary,
-            now,
         ],
     )?;
     Ok(())

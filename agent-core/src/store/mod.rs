@@ -260,10 +260,9 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         let today = (self.clock)().date_naive();
         for n in numbers {
-            let (doc, _) = load_doc(&tx, &self.sealer, &self.actor, &n)?;
-            let ticket = doc.read()?;
+            let ticket = load_doc(&tx, &self.sealer, &self.actor, &n)?.doc.read()?;
             let view = ticket.view(&self.calendar, today, self.margin);
-            index::update_row(&tx, &self.sealer, &view, now_text(&self.clock))?;
+            index::update_row(&tx, &self.sealer, &view)?;
         }
         tx.commit()?;
         Ok(())
@@ -306,8 +305,8 @@ impl Store {
         };
         let mut doc = TicketDoc::create(&ticket, &self.actor)?;
         let view = ticket.view(&self.calendar, today, self.margin);
-        let bytes = doc.save(!self.sealer.is_plain());
-        index::insert_row(&tx, &self.sealer, &view, &bytes, now_text(&self.clock))?;
+        index::insert_row(&tx, &self.sealer, &view)?;
+        insert_doc(&tx, &self.sealer, &mut doc, view.ticket.number.as_str())?;
         tx.commit()?;
         Ok(Registered {
             view,
@@ -331,7 +330,8 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (mut doc, chunks) = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
+        let mut loaded = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
+        let doc = &mut loaded.doc;
         let mut ticket = doc.read()?;
         check_draft(&ticket, &event)?;
         if event.kind == EventKind::SupplementProvided {
@@ -347,8 +347,8 @@ impl Store {
         doc.commit();
         ticket = doc.read()?;
         let view = ticket.view(&self.calendar, now.date_naive(), self.margin);
-        save_chunk(&tx, &self.sealer, &mut doc, number.as_str(), chunks)?;
-        index::update_row(&tx, &self.sealer, &view, now_text(&self.clock))?;
+        save_changes(&tx, &self.sealer, &mut loaded, number.as_str())?;
+        index::update_row(&tx, &self.sealer, &view)?;
         tx.execute(
             "UPDATE tickets SET sync_state = 'pending', sync_reason = NULL WHERE number = ?1",
             [number.as_str()],
@@ -361,7 +361,7 @@ impl Store {
     pub fn get(&mut self, number: &TicketNumber) -> Result<TicketView> {
         let today = self.today();
         let loaded = load_doc(&self.conn, &self.sealer, &self.actor, number.as_str());
-        let (doc, _) = self.quarantine_on_damage(number.as_str(), loaded)?;
+        let doc = self.quarantine_on_damage(number.as_str(), loaded)?.doc;
         let ticket = match doc.read() {
             Ok(t) => t,
             Err(e) => return self.quarantine_on_damage(number.as_str(), Err(e.into())),
@@ -393,7 +393,7 @@ impl Store {
 
     /// The document as bytes, for sync or for another replica.
     pub fn export(&mut self, number: &TicketNumber) -> Result<Vec<u8>> {
-        let (mut doc, _) = load_doc(&self.conn, &self.sealer, &self.actor, number.as_str())?;
+        let mut doc = load_doc(&self.conn, &self.sealer, &self.actor, number.as_str())?.doc;
         Ok(doc.save(true))
     }
 
@@ -419,20 +419,20 @@ impl Store {
             .optional()?
             .is_some();
         let merged = if exists {
-            let (mut doc, chunks) = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
-            doc.merge(&mut incoming)?;
-            let ticket = doc.read()?;
+            let mut loaded = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
+            loaded.doc.merge(&mut incoming)?;
+            let ticket = loaded.doc.read()?;
             if ticket.number != number {
                 return Err(Error::Event("merged document changed its number".into()));
             }
             let view = ticket.view(&self.calendar, today, self.margin);
-            save_chunk(&tx, &self.sealer, &mut doc, number.as_str(), chunks)?;
-            index::update_row(&tx, &self.sealer, &view, now_text(&self.clock))?;
+            save_changes(&tx, &self.sealer, &mut loaded, number.as_str())?;
+            index::update_row(&tx, &self.sealer, &view)?;
             Merged::Updated(number)
         } else {
             let view = theirs.view(&self.calendar, today, self.margin);
-            let full = incoming.save(!self.sealer.is_plain());
-            index::insert_row(&tx, &self.sealer, &view, &full, now_text(&self.clock))?;
+            index::insert_row(&tx, &self.sealer, &view)?;
+            insert_doc(&tx, &self.sealer, &mut incoming, number.as_str())?;
             tx.execute(
                 "UPDATE tickets SET sync_state = 'synced' WHERE number = ?1",
                 [number.as_str()],
@@ -478,13 +478,14 @@ impl Store {
             Err(e @ (Error::Doc(_) | Error::Key(_))) => {
                 let tx = self.conn.transaction()?;
                 let chunks: Vec<String> = tx
-                    .prepare("SELECT chunk FROM doc_chunks WHERE number = ?1 ORDER BY seq")?
+                    .prepare("SELECT chunk FROM doc_chunks WHERE ticket = (SELECT id FROM tickets WHERE number = ?1) ORDER BY seq")?
                     .query_map([number], |r| r.get::<_, Vec<u8>>(0))?
                     .map(|c| c.map(|c| hex(&c)))
                     .collect::<rusqlite::Result<_>>()?;
                 tx.execute(
                     "INSERT INTO quarantine (number, reason, moved_at, doc, chunks)
-                     SELECT number, ?2, ?3, doc, ?4 FROM tickets WHERE number = ?1",
+                     SELECT t.number, ?2, ?3, d.doc, ?4 FROM docs d JOIN tickets t ON t.id = d.ticket
+                     WHERE t.number = ?1",
                     params![
                         number,
                         e.to_string(),
@@ -503,34 +504,58 @@ impl Store {
     }
 }
 
-/// Save what changed in `doc`: a sealed incremental chunk, or a fresh full save once
-/// [`COMPACT_AFTER`] chunks have piled up.
-fn save_chunk(
+/// Store the sealed full save of a new ticket's document.
+fn insert_doc(
     tx: &Transaction<'_>,
     sealer: &Sealer,
     doc: &mut TicketDoc,
     number: &str,
-    chunks: i64,
 ) -> Result<()> {
-    if chunks + 1 >= COMPACT_AFTER {
-        let full = doc.save(!sealer.is_plain());
+    let full = doc.save(!sealer.is_plain());
+    let sealed = sealer.seal(&doc_context(number), &full)?;
+    tx.execute(
+        "INSERT INTO docs (ticket, doc) VALUES ((SELECT id FROM tickets WHERE number = ?1), ?2)",
+        params![number, sealed],
+    )?;
+    Ok(())
+}
+
+/// Save what changed in the document: a sealed incremental chunk, or, once the chunks would
+/// outweigh half the full save (or number [`COMPACT_AFTER`]), one fresh full save. Merges from
+/// a server bring several changes at once and usually compact; an agent's single event is a
+/// small chunk.
+fn save_changes(
+    tx: &Transaction<'_>,
+    sealer: &Sealer,
+    loaded: &mut Loaded,
+    number: &str,
+) -> Result<()> {
+    let chunk = loaded.doc.save_incremental();
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let seq = loaded.chunks + 1;
+    let bytes = loaded.chunk_bytes + i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+    if seq >= COMPACT_AFTER || bytes > loaded.base_bytes / 2 {
+        let full = loaded.doc.save(!sealer.is_plain());
         let sealed = sealer.seal(&doc_context(number), &full)?;
-        tx.execute("DELETE FROM doc_chunks WHERE number = ?1", [number])?;
         tx.execute(
-            "UPDATE tickets SET doc = ?2, doc_chunks = 0 WHERE number = ?1",
+            "DELETE FROM doc_chunks WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
+            [number],
+        )?;
+        tx.execute(
+            "UPDATE docs SET doc = ?2, chunks = 0, chunk_bytes = 0 WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
             params![number, sealed],
         )?;
     } else {
-        let chunk = doc.save_incremental();
-        let seq = chunks + 1;
         let sealed = sealer.seal(&chunk_context(number, seq), &chunk)?;
         tx.execute(
-            "INSERT INTO doc_chunks (number, seq, chunk) VALUES (?1, ?2, ?3)",
+            "INSERT INTO doc_chunks (ticket, seq, chunk) VALUES ((SELECT id FROM tickets WHERE number = ?1), ?2, ?3)",
             params![number, seq, sealed],
         )?;
         tx.execute(
-            "UPDATE tickets SET doc_chunks = ?2 WHERE number = ?1",
-            params![number, seq],
+            "UPDATE docs SET chunks = ?2, chunk_bytes = ?3 WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
+            params![number, seq, bytes],
         )?;
     }
     Ok(())
@@ -563,27 +588,30 @@ fn chunk_context(number: &str, seq: i64) -> Vec<u8> {
     format!("chunk:{number}:{seq}").into_bytes()
 }
 
+/// A document as loaded, with what its stored form costs (for the compaction rule).
+struct Loaded {
+    doc: TicketDoc,
+    chunks: i64,
+    chunk_bytes: i64,
+    base_bytes: i64,
+}
+
 /// Load a ticket's document: the full save, then its incremental chunks in order.
-fn load_doc(
-    conn: &Connection,
-    sealer: &Sealer,
-    actor: &ActorId,
-    number: &str,
-) -> Result<(TicketDoc, i64)> {
-    let row: Option<(Vec<u8>, i64)> = conn
+fn load_doc(conn: &Connection, sealer: &Sealer, actor: &ActorId, number: &str) -> Result<Loaded> {
+    let row: Option<(Vec<u8>, i64, i64)> = conn
         .query_row(
-            "SELECT doc, doc_chunks FROM tickets WHERE number = ?1",
+            "SELECT doc, chunks, chunk_bytes FROM docs WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
             [number],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((sealed, chunks)) = row else {
+    let Some((sealed, chunks, chunk_bytes)) = row else {
         return Err(Error::NotFound(number.to_owned()));
     };
     let bytes = sealer.open(&doc_context(number), &sealed)?;
     let mut doc = TicketDoc::load(&bytes, actor)?;
     let mut stmt =
-        conn.prepare_cached("SELECT seq, chunk FROM doc_chunks WHERE number = ?1 ORDER BY seq")?;
+        conn.prepare_cached("SELECT seq, chunk FROM doc_chunks WHERE ticket = (SELECT id FROM tickets WHERE number = ?1) ORDER BY seq")?;
     let rows = stmt.query_map([number], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
     })?;
@@ -592,7 +620,12 @@ fn load_doc(
         let chunk = sealer.open(&chunk_context(number, seq), &sealed)?;
         doc.load_incremental(&chunk)?;
     }
-    Ok((doc, chunks))
+    Ok(Loaded {
+        doc,
+        chunks,
+        chunk_bytes,
+        base_bytes: i64::try_from(sealed.len()).unwrap_or(i64::MAX),
+    })
 }
 
 fn check_key(conn: &Connection, sealer: &Sealer) -> Result<()> {
