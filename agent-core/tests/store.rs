@@ -177,6 +177,14 @@ fn agent_cannot_record_what_is_not_theirs_or_does_not_fit() {
     assert!(matches!(completed, Err(Error::Event(_))), "{completed:?}");
     let delivered = store.append(&n, &EventDraft::new(EventKind::Delivered, ""));
     assert!(matches!(delivered, Err(Error::Event(_))), "{delivered:?}");
+    let long_note = EventDraft::new(EventKind::Withdrawn, "很".repeat(501));
+    assert!(matches!(store.append(&n, &long_note), Err(Error::Event(_))));
+    let mut odd_payload = EventDraft::new(EventKind::Withdrawn, "");
+    odd_payload.payload = serde_json::json!(["not", "an", "object"]);
+    assert!(matches!(
+        store.append(&n, &odd_payload),
+        Err(Error::Event(_))
+    ));
     let v = store.get(&n).unwrap();
     assert_eq!(v.ticket.events.len(), 1);
     assert!(!v.life.needs_review);

@@ -561,8 +561,19 @@ fn save_changes(
     Ok(())
 }
 
+/// Longest note an event may carry, in characters.
+const MAX_NOTE_CHARS: usize = 500;
+/// Largest event payload, as JSON bytes (lists of materials, a rating, a reason).
+const MAX_PAYLOAD_BYTES: usize = 4096;
+
 /// Refuse drafts an agent may not record now, with the reason.
 fn check_draft(ticket: &Ticket, event: &Event) -> Result<()> {
+    if event.note.chars().count() > MAX_NOTE_CHARS {
+        return Err(Error::Event(format!("备注不能超过{MAX_NOTE_CHARS}个字")));
+    }
+    if !event.payload.is_object() || event.payload.to_string().len() > MAX_PAYLOAD_BYTES {
+        return Err(Error::Event("附加信息格式不正确或过长".into()));
+    }
     if !crate::domain::event::may_append(event.role, event.kind) {
         return Err(Error::Event(format!(
             "{}不能记录“{}”",
