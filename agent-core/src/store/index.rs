@@ -149,44 +149,27 @@ fn row(sealer: &Sealer, v: &TicketView) -> Result<Row> {
     })
 }
 
-/// Insert the index row of a new ticket.
-pub fn insert_row(tx: &Transaction<'_>, sealer: &Sealer, v: &TicketView) -> Result<()> {
+/// Write the index row of a ticket from its document's current view (insert or refresh;
+/// an existing row keeps its id, which `docs` refers to).
+pub fn write_row(tx: &Transaction<'_>, sealer: &Sealer, v: &TicketView) -> Result<()> {
     let t = &v.ticket;
     let r = row(sealer, v)?;
     tx.execute(
         "INSERT INTO tickets (number, item_code, status, needs_review, registered_on, accepted_on,
              clock, due_on, frozen_remaining, id_hash, phone_hash, name_hash, summary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (number) DO UPDATE SET status = excluded.status,
+             needs_review = excluded.needs_review, accepted_on = excluded.accepted_on,
+             clock = excluded.clock, due_on = excluded.due_on,
+             frozen_remaining = excluded.frozen_remaining, id_hash = excluded.id_hash,
+             phone_hash = excluded.phone_hash, name_hash = excluded.name_hash,
+             summary = excluded.summary",
         params![
             t.number.as_str(),
             t.item.code,
             r.status,
             r.needs_review,
             t.registered_at.date_naive().to_string(),
-            r.accepted_on,
-            r.clock,
-            r.due_on,
-            r.frozen_remaining,
-            r.id_hash,
-            r.phone_hash,
-            r.name_hash,
-            r.summary,
-        ],
-    )?;
-    Ok(())
-}
-
-/// Refresh the index columns of an existing row from its document's current view.
-pub fn update_row(tx: &Transaction<'_>, sealer: &Sealer, v: &TicketView) -> Result<()> {
-    let r = row(sealer, v)?;
-    tx.execute(
-        "UPDATE tickets SET status = ?2, needs_review = ?3, accepted_on = ?4, clock = ?5, due_on = ?6,
-             frozen_remaining = ?7, id_hash = ?8, phone_hash = ?9, name_hash = ?10, summary = ?11
-         WHERE number = ?1",
-        params![
-            v.ticket.number.as_str(),
-            r.status,
-            r.needs_review,
             r.accepted_on,
             r.clock,
             r.due_on,

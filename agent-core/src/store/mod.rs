@@ -262,7 +262,7 @@ impl Store {
         for n in numbers {
             let ticket = load_doc(&tx, &self.sealer, &self.actor, &n)?.doc.read()?;
             let view = ticket.view(&self.calendar, today, self.margin);
-            index::update_row(&tx, &self.sealer, &view)?;
+            index::write_row(&tx, &self.sealer, &view)?;
         }
         tx.commit()?;
         Ok(())
@@ -305,7 +305,7 @@ impl Store {
         };
         let mut doc = TicketDoc::create(&ticket, &self.actor)?;
         let view = ticket.view(&self.calendar, today, self.margin);
-        index::insert_row(&tx, &self.sealer, &view)?;
+        index::write_row(&tx, &self.sealer, &view)?;
         insert_doc(&tx, &self.sealer, &mut doc, view.ticket.number.as_str())?;
         tx.commit()?;
         Ok(Registered {
@@ -348,7 +348,7 @@ impl Store {
         ticket = doc.read()?;
         let view = ticket.view(&self.calendar, now.date_naive(), self.margin);
         save_changes(&tx, &self.sealer, &mut loaded, number.as_str())?;
-        index::update_row(&tx, &self.sealer, &view)?;
+        index::write_row(&tx, &self.sealer, &view)?;
         tx.execute(
             "UPDATE tickets SET sync_state = 'pending', sync_reason = NULL WHERE number = ?1",
             [number.as_str()],
@@ -427,11 +427,11 @@ impl Store {
             }
             let view = ticket.view(&self.calendar, today, self.margin);
             save_changes(&tx, &self.sealer, &mut loaded, number.as_str())?;
-            index::update_row(&tx, &self.sealer, &view)?;
+            index::write_row(&tx, &self.sealer, &view)?;
             Merged::Updated(number)
         } else {
             let view = theirs.view(&self.calendar, today, self.margin);
-            index::insert_row(&tx, &self.sealer, &view)?;
+            index::write_row(&tx, &self.sealer, &view)?;
             insert_doc(&tx, &self.sealer, &mut incoming, number.as_str())?;
             tx.execute(
                 "UPDATE tickets SET sync_state = 'synced' WHERE number = ?1",
