@@ -502,6 +502,20 @@ fn legacy_15_digit_id_is_kept_and_found_by_its_18_digit_form() {
 }
 
 #[test]
+fn an_identity_that_cannot_number_tickets_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    for (point, device) in [(0, 1), (10_000, 1), (1, 0), (1, 100)] {
+        let mut o = options(Some(key(1)), &clock);
+        o.point = point;
+        o.device = device;
+        assert!(matches!(Store::open(&path, o), Err(Error::Number(_))), "{point}/{device}");
+    }
+    assert!(!path.exists(), "a refused open creates no file");
+}
+
+#[test]
 fn wrong_key_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");

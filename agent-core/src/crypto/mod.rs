@@ -29,8 +29,8 @@ pub enum CryptoError {
     Random,
 }
 
-/// The key the host supplies; never printed.
-#[derive(Clone)]
+/// The key the host supplies; never printed, wiped from memory when dropped.
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct StoreKey([u8; KEY_LEN]);
 
 impl StoreKey {

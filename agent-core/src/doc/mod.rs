@@ -150,7 +150,7 @@ impl TicketDoc {
             };
             root.insert(key, value);
         }
-        serde_json::from_value(Value::Object(root)).map_err(|e| DocError::Shape(e.to_string()))
+        serde_json::from_value(Value::Object(root)).map_err(shape)
     }
 
     /// A list of JSON-text scalars, parsed.
@@ -252,12 +252,28 @@ const OBJECT_FIELDS: [&str; 3] = ["item", "applicant", "fee"];
 /// Root map of material name → state.
 const MATERIAL_STATE: &str = "material_state";
 
+/// A shape error from serde, without serde's text when it could quote a value (a name or an
+/// ID number in "invalid type: string …"): only missing fields and positions are kept.
+fn shape(e: serde_json::Error) -> DocError {
+    let text = e.to_string();
+    if text.starts_with("missing field") {
+        DocError::Shape(text)
+    } else {
+        DocError::Shape(format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    }
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, DocError> {
-    serde_json::to_value(v).map_err(|e| DocError::Shape(e.to_string()))
+    serde_json::to_value(v).map_err(shape)
 }
 
 fn parse(text: &str) -> Result<Value, DocError> {
-    serde_json::from_str(text).map_err(|e| DocError::Shape(e.to_string()))
+    serde_json::from_str(text).map_err(shape)
 }
 
 fn to_scalar(v: &Value) -> ScalarValue {

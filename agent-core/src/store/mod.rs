@@ -12,6 +12,7 @@ mod index;
 mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use automerge::ActorId;
@@ -111,6 +112,8 @@ pub struct Store {
     clock: Clock,
     margin: u32,
     path: PathBuf,
+    /// Set by [`Interrupter::interrupt`]; cleared when a cancellable call starts.
+    interrupted: Arc<AtomicBool>,
 }
 
 const KEY_CHECK: &[u8] = b"daiban-key-check";
@@ -133,6 +136,8 @@ impl Store {
     }
 
     fn open_inner(path: &Path, opts: StoreOptions) -> Result<Store> {
+        // Refuse an identity that could never number a ticket, before touching the file.
+        TicketNumber::new(opts.point, opts.device, 1)?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -199,6 +204,7 @@ impl Store {
             clock: opts.clock,
             margin: opts.margin,
             path: path.to_path_buf(),
+            interrupted: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -251,20 +257,26 @@ impl Store {
     /// Replace the working-day calendar. Index columns depend on it, so every ticket's
     /// deadline is recomputed.
     pub fn set_calendar(&mut self, calendar: Calendar) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        self.interrupted.store(false, Ordering::SeqCst);
+        let today = self.today();
+        let tx = begin(&mut self.conn)?;
         put_meta(&tx, "calendar", calendar.to_csv().as_bytes())?;
-        self.calendar = calendar;
         let numbers: Vec<String> = tx
             .prepare("SELECT number FROM tickets")?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        let today = (self.clock)().date_naive();
         for n in numbers {
+            // Most of the time goes to Rust between statements, where SQLite's interrupt
+            // cannot reach: check the host's cancel here too.
+            if self.interrupted.load(Ordering::SeqCst) {
+                return Err(Error::Interrupted);
+            }
             let ticket = load_doc(&tx, &self.sealer, &self.actor, &n)?.doc.read()?;
-            let view = ticket.view(&self.calendar, today, self.margin);
+            let view = ticket.view(&calendar, today, self.margin);
             index::write_row(&tx, &self.sealer, &view)?;
         }
         tx.commit()?;
+        self.calendar = calendar;
         Ok(())
     }
 
@@ -273,9 +285,7 @@ impl Store {
         let now = self.now();
         let today = now.date_naive();
         let checked = form.check(&self.catalog, today)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = begin(&mut self.conn)?;
         let seq: u32 = get_meta(&tx, "next_seq")?
             .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
             .unwrap_or(1);
@@ -327,9 +337,7 @@ impl Store {
             note: crate::domain::validate::normalize(&draft.note),
             payload: draft.payload.clone(),
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = begin(&mut self.conn)?;
         let mut loaded = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
         let doc = &mut loaded.doc;
         let mut ticket = doc.read()?;
@@ -407,9 +415,7 @@ impl Store {
         }
         let number = theirs.number.clone();
         let today = self.today();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = begin(&mut self.conn)?;
         let exists: bool = tx
             .query_row(
                 "SELECT 1 FROM tickets WHERE number = ?1",
@@ -467,16 +473,19 @@ impl Store {
     }
 
     /// A handle another thread can use to cancel a long call; the call returns
-    /// [`Error::Interrupted`].
-    pub fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
-        self.conn.get_interrupt_handle()
+    /// [`Error::Interrupted`] and leaves the store as it was.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter {
+            flag: self.interrupted.clone(),
+            sqlite: Arc::new(self.conn.get_interrupt_handle()),
+        }
     }
 
     /// If a document failed to open, move it aside and report it; pass other results on.
     fn quarantine_on_damage<T>(&mut self, number: &str, result: Result<T>) -> Result<T> {
         match result {
             Err(e @ (Error::Doc(_) | Error::Key(_))) => {
-                let tx = self.conn.transaction()?;
+                let tx = begin(&mut self.conn)?;
                 let chunks: Vec<String> = tx
                     .prepare("SELECT chunk FROM doc_chunks WHERE ticket = (SELECT id FROM tickets WHERE number = ?1) ORDER BY seq")?
                     .query_map([number], |r| r.get::<_, Vec<u8>>(0))?
@@ -488,7 +497,7 @@ impl Store {
                      WHERE t.number = ?1",
                     params![
                         number,
-                        e.to_string(),
+                        damage_kind(&e),
                         now_text(&self.clock),
                         serde_json::to_string(&chunks)?
                     ],
@@ -565,6 +574,43 @@ fn save_changes(
 const MAX_NOTE_CHARS: usize = 500;
 /// Largest event payload, as JSON bytes (lists of materials, a rating, a reason).
 const MAX_PAYLOAD_BYTES: usize = 4096;
+
+/// Why a document was quarantined, without any of its content (serde's messages can quote
+/// values such as a name, and the quarantine table is not sealed).
+fn damage_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Key(_) => "密封数据无法用本机密钥打开（数据损坏）",
+        Error::Doc(crate::doc::DocError::Automerge(_)) => "文档数据无法解析（数据损坏）",
+        Error::Doc(crate::doc::DocError::NewerSchema(_)) => "文档由更新版本的软件写入",
+        _ => "文档内容不是有效的承办单",
+    }
+}
+
+/// Cancels the store's running call from another thread: SQLite's interrupt for statements,
+/// plus a flag that long loops check between statements.
+#[derive(Clone)]
+pub struct Interrupter {
+    flag: Arc<AtomicBool>,
+    sqlite: Arc<rusqlite::InterruptHandle>,
+}
+
+impl Interrupter {
+    /// Best effort: a call that is between checks finishes normally.
+    pub fn interrupt(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.sqlite.interrupt();
+    }
+}
+
+/// Begin an immediate write transaction. A rollback that was itself interrupted can leave a
+/// transaction open (rusqlite ignores that failure on drop); end it first, so one cancel never
+/// blocks every later write.
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
 
 /// Refuse drafts an agent may not record now, with the reason.
 fn check_draft(ticket: &Ticket, event: &Event) -> Result<()> {
