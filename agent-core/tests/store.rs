@@ -510,7 +510,10 @@ fn an_identity_that_cannot_number_tickets_is_refused_at_open() {
         let mut o = options(Some(key(1)), &clock);
         o.point = point;
         o.device = device;
-        assert!(matches!(Store::open(&path, o), Err(Error::Number(_))), "{point}/{device}");
+        assert!(
+            matches!(Store::open(&path, o), Err(Error::Number(_))),
+            "{point}/{device}"
+        );
     }
     assert!(!path.exists(), "a refused open creates no file");
 }
