@@ -99,10 +99,30 @@ impl TicketDoc {
         Ok(this)
     }
 
-    /// Apply an incremental chunk saved after the base.
-    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+    /// Apply an incremental chunk this store saved after the base (already stored, so not
+    /// saved again).
+    pub fn load_stored_chunk(&mut self, bytes: &[u8]) -> Result<(), DocError> {
         self.doc.load_incremental(bytes)?;
         self.saved = self.doc.get_heads();
+        Ok(())
+    }
+
+    /// Apply changes from another replica (a document or raw changes). They count as unsaved
+    /// here. Bytes that do not parse are refused whole: Automerge's own incremental load
+    /// skips what it cannot parse, which would hide garbage from a peer.
+    pub fn apply_remote(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        // Parsed standalone, changes that build on this document lack their dependencies;
+        // that is expected. Anything else means the bytes are not Automerge.
+        match automerge::Automerge::load_with_options(
+            bytes,
+            automerge::LoadOptions::new()
+                .on_partial_load(automerge::OnPartialLoad::Error)
+                .verification_mode(automerge::VerificationMode::DontCheck),
+        ) {
+            Ok(_) | Err(automerge::AutomergeError::MissingDeps) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.doc.load_incremental(bytes)?;
         Ok(())
     }
 
@@ -233,8 +253,14 @@ impl TicketDoc {
         Ok(())
     }
 
-    pub fn heads(&mut self) -> Vec<automerge::ChangeHash> {
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
+    }
+
+    /// The changes not covered by `heads` (all of them for no heads): what a peer that has
+    /// `heads` lacks. Raw, uncompressed changes, so a batch of them compresses well together.
+    pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
     }
 
     /// A copy with another actor (a second replica, e.g. the township's).
@@ -245,6 +271,21 @@ impl TicketDoc {
             saved: self.saved.clone(),
         }
     }
+}
+
+/// Heads as stored: the 32-byte hashes one after another.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+/// Heads from their stored form; a damaged value reads as no heads (everything is resent,
+/// which is safe: peers ignore changes they have).
+pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks(32)
+        .map(ChangeHash::try_from)
+        .collect::<Result<_, _>>()
+        .unwrap_or_default()
 }
 
 /// Root keys holding a whole set-once record as JSON text.

@@ -72,7 +72,9 @@ pub struct TicketSummary {
     pub id_number: String,
     pub phone: Option<String>,
     pub village: String,
+    /// `pending` (waiting to upload), `synced`, or `refused` with `sync_reason`.
     pub sync_state: String,
+    pub sync_reason: Option<String>,
 }
 
 /// A page of results.
@@ -294,7 +296,7 @@ pub fn search(
     };
     let sql = format!(
         "SELECT number, item_code, status, needs_review, registered_on, clock, due_on,
-                frozen_remaining, summary, sync_state
+                frozen_remaining, summary, sync_state, sync_reason
          FROM tickets {where_sql} ORDER BY {order} LIMIT {size} OFFSET {}",
         u64::from(q.page) * u64::from(size)
     );
@@ -334,6 +336,7 @@ pub fn search(
             phone: s.phone.as_deref().map(mask_phone),
             village: s.village,
             sync_state: r.get(9)?,
+            sync_reason: r.get(10)?,
         });
     }
     Ok(Page {

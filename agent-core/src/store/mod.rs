@@ -9,6 +9,7 @@
 //! - With a host key, no name, ID number or phone is written in clear anywhere in the files.
 
 mod index;
+mod outbox;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use crate::domain::ticket::{FormWarning, MaterialState, NewTicket, Ticket, Ticke
 use crate::error::{Error, Result};
 
 pub use index::{Light, Order, Page, Query, TicketSummary};
+pub use outbox::Outgoing;
 
 /// Incremental chunks kept before a document is rewritten as one full save.
 pub const COMPACT_AFTER: i64 = 16;
@@ -675,7 +677,7 @@ fn load_doc(conn: &Connection, sealer: &Sealer, actor: &ActorId, number: &str) -
     for row in rows {
         let (seq, sealed) = row?;
         let chunk = sealer.open(&chunk_context(number, seq), &sealed)?;
-        doc.load_incremental(&chunk)?;
+        doc.load_stored_chunk(&chunk)?;
     }
     Ok(Loaded {
         doc,

@@ -1,0 +1,190 @@
+//! The tablet's sync state against a township replica played by the test: only what the
+//! server lacks goes up, acknowledgements and refusals are honest per ticket, and the
+//! server's changes come back in.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+
+use agent_core::demo;
+use agent_core::doc::TicketDoc;
+use agent_core::domain::catalog::Catalog;
+use agent_core::domain::event::{Event, EventDraft, EventKind, Role};
+use agent_core::domain::lifecycle::Status;
+use agent_core::store::Query;
+use automerge::ActorId;
+use common::*;
+
+/// A township server's documents, enough to play one in a test.
+struct Township {
+    actor: ActorId,
+    docs: HashMap<String, TicketDoc>,
+}
+
+impl Township {
+    fn receive(&mut self, number: &str, bytes: &[u8]) {
+        match self.docs.get_mut(number) {
+            Some(doc) => doc.apply_remote(bytes).unwrap(),
+            None => {
+                let doc = TicketDoc::load(bytes, &self.actor).unwrap();
+                self.docs.insert(number.to_owned(), doc);
+            }
+        }
+    }
+
+    fn append(&mut self, number: &str, kind: EventKind, role: Role) -> Vec<u8> {
+        let doc = self.docs.get_mut(number).unwrap();
+        let before = doc.heads();
+        doc.append(&Event {
+            id: format!("srv-{}-{}", number, kind.as_str()),
+            kind,
+            at: at(2026, 3, 3, 10),
+            actor: "clerk-1".into(),
+            role,
+            note: String::new(),
+            payload: serde_json::json!({}),
+        })
+        .unwrap();
+        doc.commit();
+        doc.changes_since(&before)
+    }
+}
+
+#[test]
+fn upload_acknowledge_download_and_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    let mut store = open(&dir.path().join("t.db"), Some(key(1)), &clock);
+    let numbers: Vec<_> = demo::forms(3, 3, &Catalog::demo())
+        .iter()
+        .map(|f| store.register(f).unwrap().view.ticket.number)
+        .collect();
+    let mut township = Township {
+        actor: ActorId::from(vec![0xBB; 16]),
+        docs: HashMap::new(),
+    };
+
+    // First upload: every ticket, whole.
+    let out = store.outbox(1 << 20).unwrap();
+    assert_eq!(
+        out.iter().map(|o| o.number.clone()).collect::<Vec<_>>(),
+        numbers
+    );
+    for o in &out {
+        township.receive(o.number.as_str(), &o.bytes);
+        store.acknowledge(o, None).unwrap();
+    }
+    assert!(
+        store.outbox(1 << 20).unwrap().is_empty(),
+        "nothing left to send"
+    );
+    let rows = store.search(&Query::default()).unwrap();
+    assert!(rows.items.iter().all(|r| r.sync_state == "synced"));
+
+    // The township stamps and accepts one; the tablet applies the changes.
+    let n0 = numbers[0].as_str();
+    let mut changes = township.append(n0, EventKind::Received, Role::Server);
+    changes.extend(township.append(n0, EventKind::Accepted, Role::Township));
+    store.apply_changes(&numbers[0], &changes).unwrap();
+    assert_eq!(
+        store.get(&numbers[0]).unwrap().life.status,
+        Status::Accepted
+    );
+    assert!(
+        store.outbox(1 << 20).unwrap().is_empty(),
+        "server changes are not sent back"
+    );
+
+    // An agent event: only the new change goes up, far smaller than the whole document.
+    store
+        .append(
+            &numbers[1],
+            &EventDraft::new(EventKind::Withdrawn, "申请人撤回"),
+        )
+        .unwrap();
+    let out = store.outbox(1 << 20).unwrap();
+    assert_eq!(out.len(), 1);
+    let whole = store.export(&numbers[1]).unwrap();
+    assert!(
+        out[0].bytes.len() * 2 < whole.len(),
+        "{} vs {}",
+        out[0].bytes.len(),
+        whole.len()
+    );
+    township.receive(numbers[1].as_str(), &out[0].bytes);
+    assert_eq!(
+        township.docs[numbers[1].as_str()]
+            .read()
+            .unwrap()
+            .lifecycle()
+            .status,
+        Status::Withdrawn
+    );
+
+    // Changed again while the upload was in flight: acknowledged, yet still waiting.
+    store
+        .append(
+            &numbers[1],
+            &EventDraft::new(EventKind::Evaluated, "").with("score", 5),
+        )
+        .unwrap();
+    store.acknowledge(&out[0], None).unwrap();
+    assert_eq!(store.outbox(1 << 20).unwrap().len(), 1);
+
+    // A refusal is kept with the server's reason.
+    let again = store.outbox(1 << 20).unwrap();
+    store.acknowledge(&again[0], Some("设备已停用")).unwrap();
+    let row = store
+        .search(&Query::default())
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|r| r.number == numbers[1].as_str())
+        .unwrap();
+    assert_eq!(row.sync_state, "refused");
+    assert_eq!(row.sync_reason.as_deref(), Some("设备已停用"));
+    assert!(store.outbox(1 << 20).unwrap().is_empty());
+}
+
+#[test]
+fn a_whole_ticket_from_the_server_and_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    let mut a = open(&dir.path().join("a.db"), Some(key(1)), &clock);
+    let n = a
+        .register(&demo::forms(4, 1, &Catalog::demo())[0])
+        .unwrap()
+        .view
+        .ticket
+        .number;
+    let whole = a.export(&n).unwrap();
+    // A replacement tablet of the same point receives the ticket whole.
+    let mut b = Store2::open(&dir.path().join("b.db"), &clock);
+    b.0.apply_changes(&n, &whole).unwrap();
+    assert_eq!(b.0.get(&n).unwrap().ticket.number, n);
+    assert!(
+        b.0.outbox(1 << 20).unwrap().is_empty(),
+        "in step with the server"
+    );
+    // Garbage for a known ticket stores nothing.
+    assert!(b.0.apply_changes(&n, b"garbage").is_err());
+    assert_eq!(b.0.get(&n).unwrap().ticket.events.len(), 1);
+    // Counters never repeat, cursor persists.
+    let c1 = b.0.next_sync_counter().unwrap();
+    let c2 = b.0.next_sync_counter().unwrap();
+    assert!(c2 > c1);
+    b.0.set_sync_cursor(42).unwrap();
+    assert_eq!(b.0.sync_cursor().unwrap(), 42);
+}
+
+/// A second device of point 101.
+struct Store2(agent_core::store::Store);
+
+impl Store2 {
+    fn open(path: &std::path::Path, clock: &TestClock) -> Self {
+        let mut o = options(Some(key(1)), clock);
+        o.device = 2;
+        Store2(agent_core::store::Store::open(path, o).unwrap())
+    }
+}
