@@ -50,6 +50,9 @@ pub enum Error {
     NewerDatabase(i64),
     #[error("操作已取消")]
     Interrupted,
+    /// The link or the server failed; nothing local was lost, sync again later.
+    #[error("同步失败：{0}")]
+    Sync(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

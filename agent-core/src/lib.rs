@@ -12,5 +12,6 @@ pub mod doc;
 pub mod domain;
 pub mod error;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};

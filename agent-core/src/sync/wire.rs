@@ -1,0 +1,180 @@
+//! The sync protocol's messages: one request and one response per round trip, each a
+//! postcard-encoded struct compressed as one deflate stream (raw Automerge changes of many
+//! tickets compress far better together than one by one). Decoding is bounded: a message
+//! over [`MAX_WIRE_BYTES`] compressed or [`MAX_DECODED_BYTES`] inflated is refused before it
+//! is parsed. See docs/SYNC.md.
+
+use std::io::{Read, Write};
+
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Protocol version carried in every message.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest compressed message either side accepts.
+pub const MAX_WIRE_BYTES: usize = 4 << 20;
+/// Largest inflated message (guards against decompression bombs).
+pub const MAX_DECODED_BYTES: usize = 16 << 20;
+/// Budget a sender fills a message up to before paging (raw changes, before compression).
+pub const PAGE_BYTES: usize = 256 << 10;
+/// HTTP content type of both messages.
+pub const CONTENT_TYPE: &str = "application/x-daiban-sync";
+
+/// One ticket's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocChanges {
+    /// Ticket number.
+    pub ticket: String,
+    /// Raw Automerge changes (or a whole saved document).
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// A device (or a township relaying upward) asks: here is what I have for you; what is new?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub v: u32,
+    /// Who is asking: point and device numbers of a tablet.
+    pub point: u32,
+    pub device: u32,
+    /// Strictly increasing per device; an exact retry repeats it (idempotency key, and with
+    /// the signature of issue 6 the replay guard).
+    pub counter: u64,
+    /// The server's change sequence this client has seen.
+    pub cursor: u64,
+    pub changes: Vec<DocChanges>,
+}
+
+/// What the server did with one uploaded ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocResult {
+    pub ticket: String,
+    /// `None`: stored. `Some(reason)`: refused, in Chinese for the agent.
+    pub refused: Option<String>,
+}
+
+/// The server answers: per-ticket results, everything new in the client's scope since its
+/// cursor (up to a page), and the cursor to send next time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub v: u32,
+    pub cursor: u64,
+    /// More changes are waiting: sync again with the new cursor.
+    pub more: bool,
+    pub results: Vec<DocResult>,
+    pub changes: Vec<DocChanges>,
+}
+
+/// Why a message could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    #[error("sync message is larger than allowed ({0} bytes)")]
+    TooLarge(usize),
+    #[error("sync message is not valid: {0}")]
+    Malformed(String),
+    #[error("sync protocol version {0} is not supported; please update")]
+    Version(u32),
+}
+
+/// Encode a message for the wire.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
+    let raw = postcard::to_stdvec(msg).map_err(|e| WireError::Malformed(e.to_string()))?;
+    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(&raw)
+        .and_then(|_| enc.finish())
+        .map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Decode a message from the wire, within the size bounds.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    if bytes.len() > MAX_WIRE_BYTES {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    let mut raw = Vec::new();
+    let limit = u64::try_from(MAX_DECODED_BYTES).unwrap_or(u64::MAX) + 1;
+    DeflateDecoder::new(bytes)
+        .take(limit)
+        .read_to_end(&mut raw)
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
+    if raw.len() > MAX_DECODED_BYTES {
+        return Err(WireError::TooLarge(raw.len()));
+    }
+    postcard::from_bytes(&raw).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Decode a request and check its version.
+pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, WireError> {
+    let req: SyncRequest = decode(bytes)?;
+    if req.v != PROTOCOL_VERSION {
+        return Err(WireError::Version(req.v));
+    }
+    Ok(req)
+}
+
+/// Decode a response and check its version.
+pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, WireError> {
+    let resp: SyncResponse = decode(bytes)?;
+    if resp.v != PROTOCOL_VERSION {
+        return Err(WireError::Version(resp.v));
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> SyncRequest {
+        SyncRequest {
+            v: PROTOCOL_VERSION,
+            point: 101,
+            device: 1,
+            counter: 7,
+            cursor: 12,
+            changes: vec![DocChanges {
+                ticket: "010101000015".into(),
+                bytes: vec![1, 2, 3, 4],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_an_empty_sync_is_small() {
+        let req = request();
+        assert_eq!(decode_request(&encode(&req).unwrap()).unwrap(), req);
+        let empty = SyncRequest {
+            changes: vec![],
+            ..req
+        };
+        let bytes = encode(&empty).unwrap();
+        assert!(bytes.len() < 40, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn garbage_bombs_and_versions_are_refused() {
+        assert!(matches!(
+            decode_request(b"not deflate"),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(decode_request(&[]), Err(WireError::Malformed(_))));
+        // 64 MiB of zeros deflate to a few tens of KiB: refused after 16 MiB of inflation.
+        let mut enc = DeflateEncoder::new(Vec::new(), Compression::best());
+        enc.write_all(&vec![0u8; 64 << 20]).unwrap();
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 1 << 20);
+        assert!(matches!(decode_request(&bomb), Err(WireError::TooLarge(_))));
+        assert!(matches!(
+            decode_request(&vec![0u8; MAX_WIRE_BYTES + 1]),
+            Err(WireError::TooLarge(_))
+        ));
+        let future = SyncRequest { v: 99, ..request() };
+        assert!(matches!(
+            decode_request(&encode(&future).unwrap()),
+            Err(WireError::Version(99))
+        ));
+    }
+}
