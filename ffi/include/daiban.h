@@ -54,7 +54,7 @@
  * Numbers are fixed forever: a code is never renumbered or reused for another meaning, and
  * new codes get new numbers. Ranges: 1–99 the call itself was wrong (a bug in the host app;
  * nothing was done); 100–199 the input was understood and refused (tell the agent the
- * message); 200–299 the store; 900–999 the library failed.
+ * message); 200–299 the store; 300–399 sync; 900–999 the library failed.
  *
  * Hosts receive this as a `uint32_t` and must treat numbers they do not know as failures.
  */
@@ -155,6 +155,11 @@ enum daiban_status
      * Stored data could not be read back (damaged or from an incompatible version).
      */
     DAIBAN_STORED_DATA = 208,
+    /**
+     * Sync with the township server failed (no link, or the server refused the request);
+     * nothing local was lost: sync again later. The message says what happened.
+     */
+    DAIBAN_SYNC = 300,
     /**
      * The library panicked; the panic was caught and did not cross into the host.
      */
@@ -470,6 +475,27 @@ daiban_status daiban_store_due(daiban_store *store,
 daiban_status daiban_store_receipt(daiban_store *store,
                                    const char *number,
                                    char **receipt_text_out);
+
+/**
+ * Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"): uploads
+ * what the server lacks, applies what it sends, in as few round trips as the data needs.
+ * Blocking; other calls on the handle wait until it returns. `daiban_store_cancel` stops it
+ * between round trips (`DAIBAN_INTERRUPTED`; what was already exchanged stays). On success
+ * `*report_json_out` is a JSON object: rounds, uploaded, refused, downloaded, failed,
+ * bytes_up, bytes_down (free it with `daiban_string_free`). Per-ticket sync state
+ * (`sync_state`, `sync_reason`) shows in search results.
+ *
+ * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
+ * `DAIBAN_SYNC` (no link or the server refused; sync again later), `DAIBAN_INTERRUPTED`,
+ * `DAIBAN_CORRUPT_DOCUMENT`, `DAIBAN_DATABASE`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+ *
+ * # Safety
+ * `base_url` is NULL or a NUL-terminated string; `report_json_out` is NULL or points to a
+ * writable `char *`.
+ */
+daiban_status daiban_store_sync(daiban_store *store,
+                                const char *base_url,
+                                char **report_json_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -11,7 +11,7 @@ use crate::boundary::Failure;
 /// Numbers are fixed forever: a code is never renumbered or reused for another meaning, and
 /// new codes get new numbers. Ranges: 1–99 the call itself was wrong (a bug in the host app;
 /// nothing was done); 100–199 the input was understood and refused (tell the agent the
-/// message); 200–299 the store; 900–999 the library failed.
+/// message); 200–299 the store; 300–399 sync; 900–999 the library failed.
 ///
 /// Hosts receive this as a `uint32_t` and must treat numbers they do not know as failures.
 #[allow(non_camel_case_types)]
@@ -66,6 +66,9 @@ pub enum daiban_status {
     DAIBAN_IO = 207,
     /// Stored data could not be read back (damaged or from an incompatible version).
     DAIBAN_STORED_DATA = 208,
+    /// Sync with the township server failed (no link, or the server refused the request);
+    /// nothing local was lost: sync again later. The message says what happened.
+    DAIBAN_SYNC = 300,
     /// The library panicked; the panic was caught and did not cross into the host.
     DAIBAN_PANIC = 900,
     /// An earlier call on this handle panicked while holding it; free the handle and open
@@ -78,7 +81,7 @@ pub enum daiban_status {
 use daiban_status::*;
 
 /// Every code, for the message table and its tests.
-const ALL: [daiban_status; 25] = [
+const ALL: [daiban_status; 26] = [
     DAIBAN_OK,
     DAIBAN_NULL_ARGUMENT,
     DAIBAN_INVALID_UTF8,
@@ -101,6 +104,7 @@ const ALL: [daiban_status; 25] = [
     DAIBAN_DATABASE,
     DAIBAN_IO,
     DAIBAN_STORED_DATA,
+    DAIBAN_SYNC,
     DAIBAN_PANIC,
     DAIBAN_POISONED,
     DAIBAN_INTERNAL,
@@ -137,6 +141,7 @@ impl daiban_status {
             DAIBAN_DATABASE => "DAIBAN_DATABASE",
             DAIBAN_IO => "DAIBAN_IO",
             DAIBAN_STORED_DATA => "DAIBAN_STORED_DATA",
+            DAIBAN_SYNC => "DAIBAN_SYNC",
             DAIBAN_PANIC => "DAIBAN_PANIC",
             DAIBAN_POISONED => "DAIBAN_POISONED",
             DAIBAN_INTERNAL => "DAIBAN_INTERNAL",
@@ -170,6 +175,7 @@ impl daiban_status {
             DAIBAN_DATABASE => "本机数据库出错（存储空间不足或文件被占用等）\0",
             DAIBAN_IO => "文件读写出错\0",
             DAIBAN_STORED_DATA => "本机保存的数据无法读取\0",
+            DAIBAN_SYNC => "同步失败，请稍后再试\0",
             DAIBAN_PANIC => "程序内部错误（已拦截，未影响宿主程序）\0",
             DAIBAN_POISONED => "此前的调用在内部出错，请释放句柄后重新打开本机数据\0",
             DAIBAN_INTERNAL => "未知的内部错误\0",
@@ -210,6 +216,7 @@ pub(crate) fn from_core(e: Error) -> Failure {
         Error::Io(_) => (DAIBAN_IO, true),
         Error::NewerDatabase(_) => (DAIBAN_NEWER_DATABASE, true),
         Error::Interrupted => (DAIBAN_INTERRUPTED, true),
+        Error::Sync(_) => (DAIBAN_SYNC, true),
         _ => (DAIBAN_INTERNAL, true),
     };
     let message = if detailed {
@@ -273,6 +280,7 @@ mod tests {
                 ("DAIBAN_DATABASE", 206),
                 ("DAIBAN_IO", 207),
                 ("DAIBAN_STORED_DATA", 208),
+                ("DAIBAN_SYNC", 300),
                 ("DAIBAN_PANIC", 900),
                 ("DAIBAN_POISONED", 901),
                 ("DAIBAN_INTERNAL", 902),

@@ -542,6 +542,40 @@ pub unsafe extern "C" fn daiban_store_receipt(
     })
 }
 
+/// Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"): uploads
+/// what the server lacks, applies what it sends, in as few round trips as the data needs.
+/// Blocking; other calls on the handle wait until it returns. `daiban_store_cancel` stops it
+/// between round trips (`DAIBAN_INTERRUPTED`; what was already exchanged stays). On success
+/// `*report_json_out` is a JSON object: rounds, uploaded, refused, downloaded, failed,
+/// bytes_up, bytes_down (free it with `daiban_string_free`). Per-ticket sync state
+/// (`sync_state`, `sync_reason`) shows in search results.
+///
+/// Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
+/// `DAIBAN_SYNC` (no link or the server refused; sync again later), `DAIBAN_INTERRUPTED`,
+/// `DAIBAN_CORRUPT_DOCUMENT`, `DAIBAN_DATABASE`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+///
+/// # Safety
+/// `base_url` is NULL or a NUL-terminated string; `report_json_out` is NULL or points to a
+/// writable `char *`.
+#[no_mangle]
+pub unsafe extern "C" fn daiban_store_sync(
+    store: *mut daiban_store,
+    base_url: *const c_char,
+    report_json_out: *mut *mut c_char,
+) -> daiban_status {
+    call(|| {
+        non_null(store, "store")?;
+        non_null(base_url, "base_url")?;
+        non_null(report_json_out, "report_json_out")?;
+        // SAFETY: NUL-terminated and live for the call by the contract above.
+        let url = unsafe { text(base_url, "base_url") }?;
+        let report = with_store(store, |s| Ok(agent_core::sync::client::sync_now(s, url)?))?;
+        let json = to_json(&report)?;
+        // SAFETY: non-NULL and writable by the contract above.
+        unsafe { give_string(report_json_out, json) }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -431,3 +431,33 @@ fn status_messages_cover_every_code() {
     let m = unsafe { CStr::from_ptr(daiban_status_message(DAIBAN_WRONG_KEY as u32)) };
     assert!(m.to_str().unwrap().contains("密钥"));
 }
+
+#[test]
+fn sync_without_a_link_is_a_sync_status_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(&dir.path().join("t.db"));
+    let (st, _) = register(h, &forms(21, 1)[0]);
+    assert_eq!(st, DAIBAN_OK);
+    let url = c("http://127.0.0.1:1");
+    let mut out: *mut c_char = sentinel();
+    let st = unsafe { daiban_store_sync(h, url.as_ptr(), &mut out) };
+    assert_eq!(st, DAIBAN_SYNC, "{:?}", last_error());
+    assert_eq!(out, sentinel(), "out-parameter untouched on failure");
+    assert!(last_error().unwrap().contains("同步失败"));
+    // NULL arguments are refused before anything happens.
+    assert_eq!(
+        unsafe { daiban_store_sync(h, ptr::null(), &mut out) },
+        DAIBAN_NULL_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { daiban_store_sync(h, url.as_ptr(), ptr::null_mut()) },
+        DAIBAN_NULL_ARGUMENT
+    );
+    // The ticket is still there, waiting to upload.
+    let (st, page) = search(h, "{}");
+    assert_eq!(st, DAIBAN_OK);
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["sync_state"], "pending");
+    assert_eq!(unsafe { daiban_store_free(h) }, DAIBAN_OK);
+}

@@ -259,7 +259,7 @@ impl Store {
     /// Replace the working-day calendar. Index columns depend on it, so every ticket's
     /// deadline is recomputed.
     pub fn set_calendar(&mut self, calendar: Calendar) -> Result<()> {
-        self.interrupted.store(false, Ordering::SeqCst);
+        self.reset_interrupt();
         let today = self.today();
         let tx = begin(&mut self.conn)?;
         put_meta(&tx, "calendar", calendar.to_csv().as_bytes())?;
@@ -481,6 +481,16 @@ impl Store {
             flag: self.interrupted.clone(),
             sqlite: Arc::new(self.conn.get_interrupt_handle()),
         }
+    }
+
+    /// Start a cancellable call: forget cancels aimed at earlier calls.
+    pub(crate) fn reset_interrupt(&self) {
+        self.interrupted.store(false, Ordering::SeqCst);
+    }
+
+    /// The host asked to cancel the running call.
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 
     /// If a document failed to open, move it aside and report it; pass other results on.

@@ -36,7 +36,10 @@ pub struct SyncReport {
 }
 
 /// Sync the store with the township server at `base_url` (e.g. `http://127.0.0.1:8700`).
+/// The host's cancel ([`crate::store::Interrupter`]) stops it between round trips; what was
+/// already acknowledged or applied stays, the rest goes next time.
 pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
+    store.reset_interrupt();
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
@@ -44,6 +47,9 @@ pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
     let url = format!("{}/v1/sync", base_url.trim_end_matches('/'));
     let mut report = SyncReport::default();
     while report.rounds < MAX_ROUNDS {
+        if store.is_interrupted() {
+            return Err(Error::Interrupted);
+        }
         let outgoing = store.outbox(PAGE_BYTES)?;
         let request = SyncRequest {
             v: PROTOCOL_VERSION,
