@@ -284,6 +284,14 @@ fn replay(
             if kind == EventKind::SupplementRequested {
                 payload = serde_json::json!({ "missing": ["户口本"] });
             }
+            if kind == EventKind::Completed {
+                let outcome = if s(e, &["note"]).starts_with("不予") {
+                    "denied"
+                } else {
+                    "approved"
+                };
+                payload = serde_json::json!({ "outcome": outcome });
+            }
             let at = DateTime::parse_from_rfc3339(s(e, &["at"]))?;
             doc.append(&Event {
                 id: format!("{i:x}{}", number.as_str()),

@@ -95,6 +95,11 @@ fn run(steps: &[Step], orders: &[Vec<usize>]) -> Vec<Lifecycle> {
                 let payload = match kind {
                     EventKind::Evaluated => serde_json::json!({ "score": score }),
                     EventKind::SupplementRequested => serde_json::json!({ "missing": ["户口本"] }),
+                    EventKind::Completed => serde_json::json!({ "outcome": "approved" }),
+                    // A decision names the anomalies it resolves (maybe none that exist).
+                    EventKind::Reviewed => {
+                        serde_json::json!({ "resolves": [format!("e{}", n / 2)] })
+                    }
                     // Arrival stamps refer to some earlier event id (maybe unknown).
                     EventKind::Arrived => serde_json::json!({ "of": format!("e{}", n / 2) }),
                     _ => serde_json::json!({}),

@@ -706,3 +706,80 @@ fn many_changes_compact_and_still_load() {
     assert_eq!(v.life.status, Status::Accepted);
     assert!(!v.life.needs_review);
 }
+
+#[test]
+fn a_first_open_that_died_before_setup_opens_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    drop(open(&path, Some(key(1)), &clock));
+    // As if killed after the schema was made but before the key check was written.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM meta", []).unwrap();
+    drop(conn);
+    let mut store = open(&path, Some(key(1)), &clock);
+    store.register(&forms(1)[0]).unwrap();
+    drop(store);
+    assert!(matches!(
+        Store::open(&path, options(Some(key(2)), &clock)),
+        Err(Error::WrongKey)
+    ));
+}
+
+#[test]
+fn misspelt_fields_are_refused_not_ignored() {
+    let q: Result<Query, _> = serde_json::from_str(r#"{"id": "110101199003071234"}"#);
+    assert!(
+        q.is_err(),
+        "a query with an unknown field must not match everything"
+    );
+    let mut form = serde_json::to_value(&forms(1)[0]).unwrap();
+    form["phonenumber"] = serde_json::json!("13800138000");
+    assert!(serde_json::from_value::<NewTicket>(form).is_err());
+    assert!(serde_json::from_str::<EventDraft>(r#"{"kind":"withdrawn","notes":"x"}"#).is_err());
+}
+
+#[test]
+fn a_partial_supplement_marks_only_what_was_handed_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    let mut store = open(&dir.path().join("t.db"), Some(key(1)), &clock);
+    let mut f = form_for("SB001");
+    f.materials[0].received = false;
+    f.materials[1].received = false;
+    let n = store.register(&f).unwrap().view.ticket.number;
+    let (m0, m1) = (f.materials[0].name.clone(), f.materials[1].name.clone());
+    township(
+        &mut store,
+        &n,
+        &[
+            (
+                EventKind::Received,
+                Role::Server,
+                at(2026, 3, 2, 12),
+                none(),
+            ),
+            (
+                EventKind::SupplementRequested,
+                Role::Township,
+                at(2026, 3, 2, 14),
+                serde_json::json!({ "missing": [m0, m1] }),
+            ),
+        ],
+    );
+    let bogus = EventDraft::new(EventKind::SupplementProvided, "").with("provided", vec!["结婚证"]);
+    assert!(matches!(store.append(&n, &bogus), Err(Error::Event(_))));
+    let partial =
+        EventDraft::new(EventKind::SupplementProvided, "").with("provided", vec![m0.clone()]);
+    let v = store.append(&n, &partial).unwrap();
+    let state = |name: &str| {
+        v.ticket
+            .materials
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(&m0), MaterialState::Received);
+    assert_eq!(state(&m1), MaterialState::Missing);
+}

@@ -188,3 +188,51 @@ impl Store2 {
         Store2(agent_core::store::Store::open(path, o).unwrap())
     }
 }
+
+#[test]
+fn numbers_synced_back_into_a_fresh_store_are_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    let mut old = open(&dir.path().join("old.db"), Some(key(1)), &clock);
+    let forms = demo::forms(8, 3, &Catalog::demo());
+    let mine: Vec<_> = forms[..2]
+        .iter()
+        .map(|f| old.register(f).unwrap().view.ticket.number)
+        .collect();
+    // The same device starts over (reinstalled) and gets its tickets back from the server.
+    let mut fresh = open(&dir.path().join("fresh.db"), Some(key(1)), &clock);
+    for n in &mine {
+        fresh.apply_changes(n, &old.export(n).unwrap()).unwrap();
+    }
+    let next = fresh.register(&forms[2]).unwrap().view.ticket.number;
+    assert!(!mine.contains(&next), "{next} reused");
+    assert_eq!(fresh.count().unwrap(), 3);
+}
+
+#[test]
+fn a_damaged_document_does_not_block_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    let mut store = open(&path, Some(key(1)), &clock);
+    let numbers: Vec<_> = demo::forms(9, 3, &Catalog::demo())
+        .iter()
+        .map(|f| store.register(f).unwrap().view.ticket.number)
+        .collect();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE docs SET doc = x'00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff'
+         WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
+        [numbers[1].as_str()],
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = open(&path, Some(key(1)), &clock);
+    let out = store.outbox(1 << 20).unwrap();
+    assert_eq!(
+        out.iter().map(|o| o.number.clone()).collect::<Vec<_>>(),
+        vec![numbers[0].clone(), numbers[2].clone()]
+    );
+    assert_eq!(store.quarantined().unwrap().len(), 1);
+}

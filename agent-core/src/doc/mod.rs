@@ -123,7 +123,7 @@ impl TicketDoc {
             Err(e) => return Err(e.into()),
         }
         self.doc.load_incremental(bytes)?;
-        Ok(())
+        self.check_version()
     }
 
     fn check_version(&self) -> Result<(), DocError> {
@@ -250,7 +250,7 @@ impl TicketDoc {
     /// Merge another replica's document (or changes) into this one.
     pub fn merge(&mut self, other: &mut TicketDoc) -> Result<(), DocError> {
         self.doc.merge(&mut other.doc)?;
-        Ok(())
+        self.check_version()
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {

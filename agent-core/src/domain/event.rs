@@ -79,7 +79,8 @@ pub enum EventKind {
     Evaluated,
     /// The applicant withdrew the request.
     Withdrawn,
-    /// A township admin resolved a 需核对 flag with a recorded decision.
+    /// A township admin resolved 需核对 with a recorded decision; payload `resolves`: the ids
+    /// of the anomalous events it decided on.
     Reviewed,
 }
 
@@ -258,6 +259,7 @@ impl Event {
 
 /// What a caller asks to append; the store or server fills in id, actor, role and time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventDraft {
     pub kind: EventKind,
     #[serde(default)]

@@ -5,7 +5,7 @@
 //! everywhere. The fixed rule for events that do not fit the lifecycle (the village withdraws
 //! while the township completes): the first in list order wins, the later one is kept in the
 //! history, ignored for status, and the ticket is flagged 需核对 until a township admin records a
-//! `reviewed` decision.
+//! `reviewed` decision naming it (payload `resolves`: the anomalous events' ids).
 
 use std::collections::HashMap;
 
@@ -151,7 +151,8 @@ struct Fold<'a> {
     /// Status to go back to when the supplement is provided.
     resume: Option<Status>,
     registered: bool,
-    reviewed_upto: usize,
+    /// Event ids of anomalies a township admin's `reviewed` decision resolved.
+    resolved: Vec<String>,
 }
 
 impl<'a> Fold<'a> {
@@ -159,7 +160,7 @@ impl<'a> Fold<'a> {
     /// `arrived` stamp for a tablet event (None until the stamp exists).
     fn legal_day(&self, ev: &Event) -> Option<NaiveDate> {
         if ev.has_legal_time() {
-            Some(ev.at.date_naive())
+            Some(china_day(ev))
         } else {
             self.arrivals.get(ev.id.as_str()).copied()
         }
@@ -218,7 +219,8 @@ impl<'a> Fold<'a> {
                     self.life.status = S::Received;
                 }
             }
-            K::Arrived | K::Reviewed => {}
+            K::Arrived => {}
+            K::Reviewed => self.resolved.extend(ev.payload_list("resolves")),
             K::Accepted if st == S::Received => {
                 self.life.status = S::Accepted;
                 self.life.clock.accepted = day;
@@ -264,11 +266,12 @@ impl<'a> Fold<'a> {
                 self.close_pause(day);
             }
             K::Completed if working && !self.life.special => {
-                self.life.status = S::Completed;
                 self.life.outcome = match ev.payload_str("outcome") {
+                    Some("approved") => Some(Outcome::Approved),
                     Some("denied") => Some(Outcome::Denied),
-                    _ => Some(Outcome::Approved),
+                    _ => return Err("办结须注明结果：批准（approved）或不予批准（denied）".into()),
                 };
+                self.life.status = S::Completed;
                 self.life.certificate_no = ev.payload_str("certificate_no").map(str::to_owned);
                 self.life.clock.finished = day;
                 self.dates.completed = day;
@@ -297,8 +300,9 @@ impl<'a> Fold<'a> {
             K::Withdrawn if !st.is_closed() => {
                 self.life.status = S::Withdrawn;
                 self.life.special = false;
-                self.life.clock.finished = day.or(Some(ev.at.date_naive()));
-                self.dates.withdrawn = self.life.clock.finished;
+                // Legal date from the township's stamp only (None until it arrives).
+                self.life.clock.finished = day;
+                self.dates.withdrawn = day;
             }
             _ => {
                 return Err(format!(
@@ -312,6 +316,13 @@ impl<'a> Fold<'a> {
     }
 }
 
+/// The calendar day of an event in China Standard Time, whatever offset its writer used.
+fn china_day(ev: &Event) -> NaiveDate {
+    ev.at
+        .with_timezone(&crate::store::china_offset())
+        .date_naive()
+}
+
 /// Fold the events (in document order) into the ticket's lifecycle.
 /// `promised_days` and `budgets` come from the catalog item the ticket was registered under.
 pub fn fold(events: &[Event], promised_days: u32, budgets: &StageBudgets) -> Lifecycle {
@@ -319,7 +330,7 @@ pub fn fold(events: &[Event], promised_days: u32, budgets: &StageBudgets) -> Lif
     for ev in events {
         if ev.kind == EventKind::Arrived && ev.role == Role::Server {
             if let Some(of) = ev.payload_str("of") {
-                arrivals.entry(of).or_insert(ev.at.date_naive());
+                arrivals.entry(of).or_insert(china_day(ev));
             }
         }
     }
@@ -342,7 +353,7 @@ pub fn fold(events: &[Event], promised_days: u32, budgets: &StageBudgets) -> Lif
         dates: Dates::default(),
         resume: None,
         registered: false,
-        reviewed_upto: 0,
+        resolved: Vec::new(),
     };
     for (i, ev) in events.iter().enumerate() {
         let status = f.life.status;
@@ -353,11 +364,15 @@ pub fn fold(events: &[Event], promised_days: u32, budgets: &StageBudgets) -> Lif
                 status,
                 reason,
             });
-        } else if ev.kind == EventKind::Reviewed {
-            f.reviewed_upto = f.life.anomalies.len();
         }
     }
-    f.life.needs_review = f.life.anomalies.len() > f.reviewed_upto;
+    // 需核对 until every anomaly is named by a decision: a decision clears only what the
+    // admin saw, never an event that merged in beside it.
+    f.life.needs_review = f
+        .life
+        .anomalies
+        .iter()
+        .any(|a| !f.resolved.contains(&a.event_id));
     f.life.clock.stages = stage_spans(&f.dates, budgets);
     f.life
 }
@@ -390,4 +405,162 @@ fn stage_spans(d: &Dates, b: &StageBudgets) -> Vec<StageSpan> {
         });
     }
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, FixedOffset};
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    fn ev(id: &str, kind: EventKind, role: Role, t: &str, payload: serde_json::Value) -> Event {
+        Event {
+            id: id.into(),
+            kind,
+            at: at(t),
+            actor: "x".into(),
+            role,
+            note: String::new(),
+            payload,
+        }
+    }
+
+    fn base() -> Vec<Event> {
+        let none = serde_json::json!({});
+        vec![
+            ev(
+                "r",
+                EventKind::Registered,
+                Role::Agent,
+                "2026-03-02T09:00:00+08:00",
+                none.clone(),
+            ),
+            ev(
+                "s",
+                EventKind::Received,
+                Role::Server,
+                "2026-03-02T10:00:00+08:00",
+                none.clone(),
+            ),
+            ev(
+                "a",
+                EventKind::Accepted,
+                Role::Township,
+                "2026-03-02T11:00:00+08:00",
+                none,
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_review_clears_only_the_anomalies_it_names() {
+        let none = serde_json::json!({});
+        let mut events = base();
+        events.push(ev(
+            "d1",
+            EventKind::Delivered,
+            Role::Agent,
+            "2026-03-03T09:00:00+08:00",
+            none.clone(),
+        ));
+        let folded = fold(&events, 5, &StageBudgets::default());
+        assert!(folded.needs_review);
+        events.push(ev(
+            "d2",
+            EventKind::Delivered,
+            Role::Agent,
+            "2026-03-03T09:00:00+08:00",
+            none,
+        ));
+        events.push(ev(
+            "rv",
+            EventKind::Reviewed,
+            Role::Township,
+            "2026-03-04T09:00:00+08:00",
+            serde_json::json!({ "resolves": ["d1"] }),
+        ));
+        let folded = fold(&events, 5, &StageBudgets::default());
+        assert_eq!(folded.anomalies.len(), 2);
+        assert!(folded.needs_review, "d2 was never decided on");
+        events.push(ev(
+            "rv2",
+            EventKind::Reviewed,
+            Role::Township,
+            "2026-03-04T10:00:00+08:00",
+            serde_json::json!({ "resolves": ["d2"] }),
+        ));
+        assert!(!fold(&events, 5, &StageBudgets::default()).needs_review);
+    }
+
+    #[test]
+    fn completion_needs_an_outcome() {
+        let mut events = base();
+        events.push(ev(
+            "c",
+            EventKind::Completed,
+            Role::Township,
+            "2026-03-03T09:00:00+08:00",
+            serde_json::json!({}),
+        ));
+        let f = fold(&events, 5, &StageBudgets::default());
+        assert_eq!(f.status, Status::Accepted);
+        assert!(f.needs_review);
+        events.pop();
+        events.push(ev(
+            "c",
+            EventKind::Completed,
+            Role::Township,
+            "2026-03-03T09:00:00+08:00",
+            serde_json::json!({ "outcome": "denied" }),
+        ));
+        let f = fold(&events, 5, &StageBudgets::default());
+        assert_eq!(
+            (f.status, f.outcome),
+            (Status::Completed, Some(Outcome::Denied))
+        );
+    }
+
+    #[test]
+    fn a_tablet_withdrawal_has_no_legal_date_until_the_stamp() {
+        let mut events = base();
+        // The tablet's clock says 2019.
+        events.push(ev(
+            "w",
+            EventKind::Withdrawn,
+            Role::Agent,
+            "2019-01-01T09:00:00+08:00",
+            serde_json::json!({}),
+        ));
+        let f = fold(&events, 5, &StageBudgets::default());
+        assert_eq!(f.status, Status::Withdrawn);
+        assert_eq!(f.clock.finished, None);
+        events.push(ev(
+            "ar",
+            EventKind::Arrived,
+            Role::Server,
+            "2026-03-05T10:00:00+08:00",
+            serde_json::json!({ "of": "w" }),
+        ));
+        let f = fold(&events, 5, &StageBudgets::default());
+        assert_eq!(f.clock.finished, NaiveDate::from_ymd_opt(2026, 3, 5));
+    }
+
+    #[test]
+    fn legal_days_are_china_days_whatever_the_writer_offset() {
+        let mut events = base();
+        events.pop();
+        // 23:30 UTC on 2 March is 07:30 on 3 March in China.
+        events.push(ev(
+            "a",
+            EventKind::Accepted,
+            Role::Township,
+            "2026-03-02T23:30:00+00:00",
+            serde_json::json!({}),
+        ));
+        let f = fold(&events, 5, &StageBudgets::default());
+        assert_eq!(f.clock.accepted, NaiveDate::from_ymd_opt(2026, 3, 3));
+    }
 }

@@ -145,6 +145,7 @@ pub struct TicketView {
 
 /// One material on the registration form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MaterialInput {
     pub name: String,
     pub received: bool,
@@ -154,7 +155,9 @@ pub struct MaterialInput {
 }
 
 /// The registration form as the agent fills it in. Materials not listed are missing.
+/// Unknown fields are refused, so a misspelt field is an error, not silently dropped.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewTicket {
     pub item_code: String,
     pub applicant_name: String,

@@ -33,7 +33,7 @@ pub enum Order {
 
 /// A search over the index. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Query {
     pub statuses: Vec<Status>,
     pub item_code: Option<String>,
@@ -115,7 +115,13 @@ struct Row {
 
 fn row(sealer: &Sealer, v: &TicketView) -> Result<Row> {
     let t = &v.ticket;
-    let (clock, due_on, frozen) = match v.deadline.state {
+    // A closed ticket is off every deadline list, even before its legal end date arrives.
+    let state = if v.life.status.is_closed() {
+        ClockState::Finished { on_time: true }
+    } else {
+        v.deadline.state
+    };
+    let (clock, due_on, frozen) = match state {
         ClockState::NotStarted => ("not_started", None, None),
         ClockState::Running => ("running", v.deadline.due, None),
         ClockState::Paused => ("paused", None, v.deadline.remaining),

@@ -157,7 +157,10 @@ impl Store {
             Some(k) => Sealer::new(k)?,
             None => Sealer::plain(),
         };
-        let fresh = schema::version(&conn)? == 0;
+        // A store whose first open died between the migrations and the setup below has a
+        // schema but no key check: finish setting it up rather than calling the key wrong.
+        let fresh = schema::version(&conn)? == 0
+            || (!has_meta(&conn, "key_check")? && ticket_count(&conn)? == 0);
         if !fresh {
             check_key(&conn, &sealer)?;
         }
@@ -288,11 +291,31 @@ impl Store {
         let today = now.date_naive();
         let checked = form.check(&self.catalog, today)?;
         let tx = begin(&mut self.conn)?;
-        let seq: u32 = get_meta(&tx, "next_seq")?
+        let mut seq: u32 = get_meta(&tx, "next_seq")?
             .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
             .unwrap_or(1);
-        let number = TicketNumber::new(self.point, self.device, seq)?;
-        put_meta(&tx, "next_seq", (seq + 1).to_string().as_bytes())?;
+        // Never reuse a number this store already holds (one synced back from the server,
+        // say): skip to the next free one.
+        let number = loop {
+            let n = TicketNumber::new(self.point, self.device, seq)?;
+            let taken = tx
+                .query_row(
+                    "SELECT 1 FROM tickets WHERE number = ?1",
+                    [n.as_str()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !taken {
+                break n;
+            }
+            seq = seq.saturating_add(1);
+        };
+        put_meta(
+            &tx,
+            "next_seq",
+            seq.saturating_add(1).to_string().as_bytes(),
+        )?;
         let registered = Event {
             id: new_event_id(),
             kind: EventKind::Registered,
@@ -345,13 +368,18 @@ impl Store {
         let mut ticket = doc.read()?;
         check_draft(&ticket, &event)?;
         if event.kind == EventKind::SupplementProvided {
-            let missing: Vec<String> = ticket
-                .materials
+            // What was handed in: the `provided` list if given, else the whole request.
+            let mut provided = event.payload_list("provided");
+            if provided.is_empty() {
+                provided = ticket.lifecycle().missing;
+            }
+            if let Some(unknown) = provided
                 .iter()
-                .filter(|m| m.state == MaterialState::Missing)
-                .map(|m| m.name.clone())
-                .collect();
-            doc.set_material_state(&missing, MaterialState::Received)?;
+                .find(|p| !ticket.materials.iter().any(|m| &m.name == *p))
+            {
+                return Err(Error::Event(format!("材料清单中没有“{unknown}”")));
+            }
+            doc.set_material_state(&provided, MaterialState::Received)?;
         }
         doc.append(&event)?;
         doc.commit();
@@ -468,10 +496,7 @@ impl Store {
 
     /// Number of tickets in the store.
     pub fn count(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(u64::try_from(ticket_count(&self.conn)?).unwrap_or(0))
     }
 
     /// A handle another thread can use to cancel a long call; the call returns
@@ -496,7 +521,9 @@ impl Store {
     /// If a document failed to open, move it aside and report it; pass other results on.
     fn quarantine_on_damage<T>(&mut self, number: &str, result: Result<T>) -> Result<T> {
         match result {
-            Err(e @ (Error::Doc(_) | Error::Key(_))) => {
+            // Real damage only: a document from newer software, or one this build cannot read
+            // as a ticket, stays where it is and is reported, so an update can read it.
+            Err(e @ (Error::Doc(crate::doc::DocError::Automerge(_)) | Error::Key(_))) => {
                 let tx = begin(&mut self.conn)?;
                 let chunks: Vec<String> = tx
                     .prepare("SELECT chunk FROM doc_chunks WHERE ticket = (SELECT id FROM tickets WHERE number = ?1) ORDER BY seq")?
@@ -709,6 +736,23 @@ fn check_key(conn: &Connection, sealer: &Sealer) -> Result<()> {
             _ => Err(Error::WrongKey),
         },
     }
+}
+
+fn ticket_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))?)
+}
+
+/// Whether a meta key exists (false before the schema does).
+fn has_meta(conn: &Connection, key: &str) -> Result<bool> {
+    let table: bool = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE name = 'meta'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    Ok(table && get_meta(conn, key)?.is_some())
 }
 
 fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {

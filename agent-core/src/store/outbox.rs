@@ -38,7 +38,13 @@ impl Store {
             if total >= max_bytes && !out.is_empty() {
                 break;
             }
-            let mut doc = load_doc(&self.conn, &self.sealer, &self.actor, &number)?.doc;
+            // A damaged document is quarantined and skipped, never allowed to block the rest.
+            let loaded = load_doc(&self.conn, &self.sealer, &self.actor, &number);
+            let mut doc = match self.quarantine_on_damage(&number, loaded) {
+                Ok(l) => l.doc,
+                Err(Error::CorruptDocument { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             let bytes = doc.changes_since(&decode_heads(&synced.unwrap_or_default()));
             total = total.saturating_add(bytes.len());
             out.push(Outgoing {

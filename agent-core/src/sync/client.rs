@@ -28,7 +28,8 @@ pub struct SyncReport {
     pub refused: usize,
     /// Ticket updates applied from the server.
     pub downloaded: usize,
-    /// Server updates this device could not apply (left for the next sync).
+    /// Server updates this device could not apply; the cursor stays, so the server sends
+    /// them again next time.
     pub failed: usize,
     /// HTTP bodies, up and down.
     pub bytes_up: usize,
@@ -84,6 +85,7 @@ pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
                 Some(_) => report.refused += 1,
             }
         }
+        let mut failed_now = 0;
         for change in &response.changes {
             let applied = TicketNumber::parse(&change.ticket)
                 .map_err(Error::from)
@@ -91,10 +93,18 @@ pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
             match applied {
                 Ok(_) => report.downloaded += 1,
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
-                Err(_) => report.failed += 1,
+                Err(_) => failed_now += 1,
             }
         }
-        store.set_sync_cursor(response.cursor)?;
+        // If anything failed to apply, keep the old cursor: the server sends the page again
+        // (what did apply is ignored the second time) rather than the update being lost.
+        if failed_now == 0 {
+            store.set_sync_cursor(response.cursor)?;
+        }
+        report.failed += failed_now;
+        if failed_now > 0 {
+            break;
+        }
         // Done when the server has nothing more and nothing of ours waits (or the server
         // answered none of what we sent: no progress to be made now).
         if !response.more && (answered == 0 || store.outbox(1)?.is_empty()) {
