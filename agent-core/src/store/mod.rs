@@ -368,16 +368,17 @@ impl Store {
         let mut ticket = doc.read()?;
         check_draft(&ticket, &event)?;
         if event.kind == EventKind::SupplementProvided {
-            // What was handed in: the `provided` list if given, else the whole request.
+            // What was handed in: the `provided` list if the agent gave one (each must be on
+            // the checklist), else the whole request (its items that are on the checklist;
+            // the township may ask for something the catalog does not list).
+            let on_list = |name: &String| ticket.materials.iter().any(|m| &m.name == name);
             let mut provided = event.payload_list("provided");
+            if let Some(unknown) = provided.iter().find(|p| !on_list(p)) {
+                return Err(Error::Event(format!("材料清单中没有“{unknown}”")));
+            }
             if provided.is_empty() {
                 provided = ticket.lifecycle().missing;
-            }
-            if let Some(unknown) = provided
-                .iter()
-                .find(|p| !ticket.materials.iter().any(|m| &m.name == *p))
-            {
-                return Err(Error::Event(format!("材料清单中没有“{unknown}”")));
+                provided.retain(|p| on_list(p));
             }
             doc.set_material_state(&provided, MaterialState::Received)?;
         }
