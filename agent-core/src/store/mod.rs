@@ -298,15 +298,7 @@ impl Store {
         // say): skip to the next free one.
         let number = loop {
             let n = TicketNumber::new(self.point, self.device, seq)?;
-            let taken = tx
-                .query_row(
-                    "SELECT 1 FROM tickets WHERE number = ?1",
-                    [n.as_str()],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if !taken {
+            if !ticket_exists(&tx, n.as_str())? {
                 break n;
             }
             seq = seq.saturating_add(1);
@@ -447,15 +439,7 @@ impl Store {
         let number = theirs.number.clone();
         let today = self.today();
         let tx = begin(&mut self.conn)?;
-        let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM tickets WHERE number = ?1",
-                [number.as_str()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        let merged = if exists {
+        let merged = if ticket_exists(&tx, number.as_str())? {
             let mut loaded = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
             loaded.doc.merge(&mut incoming)?;
             let ticket = loaded.doc.read()?;
@@ -737,6 +721,15 @@ fn check_key(conn: &Connection, sealer: &Sealer) -> Result<()> {
             _ => Err(Error::WrongKey),
         },
     }
+}
+
+fn ticket_exists(conn: &Connection, number: &str) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM tickets WHERE number = ?1", [number], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some())
 }
 
 fn ticket_count(conn: &Connection) -> Result<i64> {
