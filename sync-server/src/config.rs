@@ -1,0 +1,88 @@
+//! `daiban.toml` in the server's data directory, written by `sync-server init`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The configuration file's name inside the data directory.
+pub const CONFIG_FILE: &str = "daiban.toml";
+/// The SQLite database's name inside the data directory.
+pub const DB_FILE: &str = "server.db";
+/// Default listen address (loopback: put a TLS reverse proxy or issue 6's TLS in front).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
+
+/// Which level of the county this server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerRole {
+    /// 乡镇中心: serves its points' tablets, stamps `received` / `arrived`.
+    Township,
+    /// 区县中心: serves its townships (upward sync from townships is not built yet).
+    District,
+}
+
+/// One server's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub role: ServerRole,
+    /// Human name, e.g. 柏林镇便民服务中心.
+    pub name: String,
+    /// The `actor` of events this server appends (stamps), unique in the county.
+    pub server_id: String,
+    pub listen: String,
+    /// The parent district's base URL (townships only; upward sync is not built yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+impl Config {
+    pub fn path(data: &Path) -> PathBuf {
+        data.join(CONFIG_FILE)
+    }
+
+    pub fn db_path(data: &Path) -> PathBuf {
+        data.join(DB_FILE)
+    }
+
+    /// Read the data directory's configuration.
+    pub fn load(data: &Path) -> Result<Config> {
+        let path = Self::path(data);
+        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path,
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// Write the configuration of a new server; refuses a directory that already has one.
+    pub fn create(&self, data: &Path) -> Result<()> {
+        let path = Self::path(data);
+        if path.exists() || Self::db_path(data).exists() {
+            return Err(Error::AlreadyInitialised(data.to_owned()));
+        }
+        std::fs::create_dir_all(data).map_err(Error::io(data))?;
+        let text = toml::to_string(self).map_err(|e| Error::Config {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        // create_new: two `init`s racing on one directory cannot both win.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::AlreadyInitialised(data.to_owned()),
+                _ => Error::Io {
+                    path: path.clone(),
+                    source: e,
+                },
+            })?;
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(Error::io(&path))
+    }
+}
