@@ -7,20 +7,15 @@ use serde::Serialize;
 
 use agent_core::doc::TicketDoc;
 use agent_core::domain::deadline::DEFAULT_MARGIN;
-use agent_core::domain::event::{may_append, Event, EventDraft, EventKind, Role};
-use agent_core::domain::lifecycle;
+use agent_core::domain::event::{Event, EventDraft, EventKind, Role};
 use agent_core::domain::mask::mask_name;
 use agent_core::domain::number::TicketNumber;
-use agent_core::domain::ticket::{MaterialState, Ticket, TicketView};
+use agent_core::domain::ticket::{MaterialState, TicketView};
 use agent_core::domain::validate::normalize;
 
 use crate::error::{Error, Result};
 use crate::store::{insert_change, load_doc, save_doc, ServerStore};
 
-/// Longest note, in characters (as on the tablet).
-const MAX_NOTE_CHARS: usize = 500;
-/// Largest payload, as JSON bytes (as on the tablet).
-const MAX_PAYLOAD_BYTES: usize = 4096;
 /// Longest staff name accepted in the identity header.
 const MAX_STAFF_NAME: usize = 64;
 /// Most rows one list returns.
@@ -100,20 +95,11 @@ pub fn append(
         note: normalize(&draft.note),
         payload: draft.payload.clone(),
     };
-    check_event(&ticket, &event)?;
+    ticket.check_event(&event).map_err(Error::Refused)?;
     let before = doc.heads();
     if event.kind == EventKind::SupplementProvided {
-        // Recorded at the township counter: the materials named (or all requested ones that
-        // are on the checklist) are now received, as the tablet's store does.
-        let on_list = |name: &String| ticket.materials.iter().any(|m| &m.name == name);
-        let mut provided = event.payload_list("provided");
-        if let Some(unknown) = provided.iter().find(|p| !on_list(p)) {
-            return Err(Error::Refused(format!("材料清单中没有“{unknown}”")));
-        }
-        if provided.is_empty() {
-            provided = ticket.lifecycle().missing;
-            provided.retain(|p| on_list(p));
-        }
+        // Recorded at the township counter, by the same rule as on the tablet.
+        let provided = ticket.supplied_materials(&event).map_err(Error::Refused)?;
         doc.set_material_state(&provided, MaterialState::Received)?;
     }
     doc.append(&event)?;
@@ -130,32 +116,6 @@ pub fn append(
     save_doc(&tx, number.as_str(), ticket.point, &doc.save(true))?;
     tx.commit()?;
     Ok(ticket.view(&calendar, now.date_naive(), DEFAULT_MARGIN))
-}
-
-/// Refuse what the role may not record, or what does not fit the lifecycle now, with the
-/// reason (the same rules as the tablet's `check_draft` in agent-core's store).
-fn check_event(ticket: &Ticket, event: &Event) -> Result<()> {
-    if event.note.chars().count() > MAX_NOTE_CHARS {
-        return Err(Error::Refused(format!("备注不能超过{MAX_NOTE_CHARS}个字")));
-    }
-    if !event.payload.is_object() || event.payload.to_string().len() > MAX_PAYLOAD_BYTES {
-        return Err(Error::Refused("附加信息格式不正确或过长".into()));
-    }
-    if !may_append(event.role, event.kind) {
-        return Err(Error::Refused(format!(
-            "{}不能记录“{}”",
-            event.role.label(),
-            event.kind.label()
-        )));
-    }
-    let before = ticket.lifecycle();
-    let mut events = ticket.events.clone();
-    events.push(event.clone());
-    let after = lifecycle::fold(&events, ticket.item.promised_days, &ticket.item.stages);
-    match after.anomalies.get(before.anomalies.len()) {
-        Some(a) => Err(Error::Refused(a.reason.clone())),
-        None => Ok(()),
-    }
 }
 
 /// One ticket as of today.

@@ -135,6 +135,56 @@ impl Ticket {
     }
 }
 
+/// Longest note an event may carry, in characters.
+pub const MAX_NOTE_CHARS: usize = 500;
+/// Largest event payload, as JSON bytes (lists of materials, a rating, a reason).
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+
+impl Ticket {
+    /// Whether `event` may be recorded on this ticket now: note and payload bounds, the role
+    /// table, and the lifecycle (no new anomaly). The one rule for tablets and servers alike;
+    /// the error is the reason to show, in Chinese.
+    pub fn check_event(&self, event: &Event) -> Result<(), String> {
+        if event.note.chars().count() > MAX_NOTE_CHARS {
+            return Err(format!("备注不能超过{MAX_NOTE_CHARS}个字"));
+        }
+        if !event.payload.is_object() || event.payload.to_string().len() > MAX_PAYLOAD_BYTES {
+            return Err("附加信息格式不正确或过长".into());
+        }
+        if !crate::domain::event::may_append(event.role, event.kind) {
+            return Err(format!(
+                "{}不能记录“{}”",
+                event.role.label(),
+                event.kind.label()
+            ));
+        }
+        let before = self.lifecycle();
+        let mut events = self.events.clone();
+        events.push(event.clone());
+        let after = lifecycle::fold(&events, self.item.promised_days, &self.item.stages);
+        match after.anomalies.get(before.anomalies.len()) {
+            Some(a) => Err(a.reason.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// The materials a `supplement_provided` event hands in: its `provided` list if given
+    /// (each must be on the checklist), else the outstanding request's items that are on the
+    /// checklist (the township may ask for something the catalog does not list).
+    pub fn supplied_materials(&self, event: &Event) -> Result<Vec<String>, String> {
+        let on_list = |name: &String| self.materials.iter().any(|m| &m.name == name);
+        let mut provided = event.payload_list("provided");
+        if let Some(unknown) = provided.iter().find(|p| !on_list(p)) {
+            return Err(format!("材料清单中没有“{unknown}”"));
+        }
+        if provided.is_empty() {
+            provided = self.lifecycle().missing;
+            provided.retain(|p| on_list(p));
+        }
+        Ok(provided)
+    }
+}
+
 /// A ticket with everything derived from it, as the host shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketView {

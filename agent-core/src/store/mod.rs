@@ -28,7 +28,6 @@ use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::deadline::DEFAULT_MARGIN;
 use crate::domain::event::{Event, EventDraft, EventKind, Role};
-use crate::domain::lifecycle;
 use crate::domain::number::TicketNumber;
 use crate::domain::ticket::{FormWarning, MaterialState, NewTicket, Ticket, TicketView};
 use crate::error::{Error, Result};
@@ -358,20 +357,9 @@ impl Store {
         let mut loaded = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
         let doc = &mut loaded.doc;
         let mut ticket = doc.read()?;
-        check_draft(&ticket, &event)?;
+        ticket.check_event(&event).map_err(Error::Event)?;
         if event.kind == EventKind::SupplementProvided {
-            // What was handed in: the `provided` list if the agent gave one (each must be on
-            // the checklist), else the whole request (its items that are on the checklist;
-            // the township may ask for something the catalog does not list).
-            let on_list = |name: &String| ticket.materials.iter().any(|m| &m.name == name);
-            let mut provided = event.payload_list("provided");
-            if let Some(unknown) = provided.iter().find(|p| !on_list(p)) {
-                return Err(Error::Event(format!("材料清单中没有“{unknown}”")));
-            }
-            if provided.is_empty() {
-                provided = ticket.lifecycle().missing;
-                provided.retain(|p| on_list(p));
-            }
+            let provided = ticket.supplied_materials(&event).map_err(Error::Event)?;
             doc.set_material_state(&provided, MaterialState::Received)?;
         }
         doc.append(&event)?;
@@ -594,11 +582,6 @@ fn save_changes(
     Ok(())
 }
 
-/// Longest note an event may carry, in characters.
-const MAX_NOTE_CHARS: usize = 500;
-/// Largest event payload, as JSON bytes (lists of materials, a rating, a reason).
-const MAX_PAYLOAD_BYTES: usize = 4096;
-
 /// Why a document was quarantined, without any of its content (serde's messages can quote
 /// values such as a name, and the quarantine table is not sealed).
 fn damage_kind(e: &Error) -> &'static str {
@@ -634,31 +617,6 @@ fn begin(conn: &mut Connection) -> Result<Transaction<'_>> {
         conn.execute_batch("ROLLBACK")?;
     }
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
-}
-
-/// Refuse drafts an agent may not record now, with the reason.
-fn check_draft(ticket: &Ticket, event: &Event) -> Result<()> {
-    if event.note.chars().count() > MAX_NOTE_CHARS {
-        return Err(Error::Event(format!("备注不能超过{MAX_NOTE_CHARS}个字")));
-    }
-    if !event.payload.is_object() || event.payload.to_string().len() > MAX_PAYLOAD_BYTES {
-        return Err(Error::Event("附加信息格式不正确或过长".into()));
-    }
-    if !crate::domain::event::may_append(event.role, event.kind) {
-        return Err(Error::Event(format!(
-            "{}不能记录“{}”",
-            event.role.label(),
-            event.kind.label()
-        )));
-    }
-    let before = ticket.lifecycle();
-    let mut events = ticket.events.clone();
-    events.push(event.clone());
-    let after = lifecycle::fold(&events, ticket.item.promised_days, &ticket.item.stages);
-    match after.anomalies.get(before.anomalies.len()) {
-        Some(a) => Err(Error::Event(a.reason.clone())),
-        None => Ok(()),
-    }
 }
 
 fn doc_context(number: &str) -> Vec<u8> {
