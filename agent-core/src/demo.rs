@@ -5,7 +5,7 @@
 use chrono::{Datelike, NaiveDate};
 
 use crate::domain::catalog::{Catalog, Item};
-use crate::domain::directory::{Point, Township};
+use crate::domain::directory::{DirectoryPart, Point, Township};
 use crate::domain::ticket::{MaterialInput, NewTicket};
 use crate::domain::validate::{id_check_char, IdKind};
 
@@ -36,11 +36,38 @@ pub fn points() -> Vec<Point> {
         .map(|(i, v)| Point {
             number: 101 + i as u32,
             name: format!("{v}代办点"),
-            township: township().name,
+            township: township().code,
             distance_km: 18.0 + 7.5 * i as f64,
             fare_fen: 1_000 + 400 * i as i64,
         })
         .collect()
+}
+
+/// A second demo township, so scope between townships can be shown.
+pub fn second_township() -> Township {
+    Township {
+        code: "431023102".into(),
+        name: "龙潭镇".into(),
+    }
+}
+
+/// The demo district's directory part: both townships, the demo points (101–106) in the
+/// first and two points (201, 202) in the second.
+pub fn district_directory() -> DirectoryPart {
+    let second = second_township();
+    let mut points = points();
+    points.extend(["龙潭村", "白沙村"].iter().enumerate().map(|(i, v)| Point {
+        number: 201 + i as u32,
+        name: format!("{v}代办点"),
+        township: second.code.clone(),
+        distance_km: 25.0 + 9.0 * i as f64,
+        fare_fen: 1_200 + 500 * i as i64,
+    }));
+    DirectoryPart {
+        townships: vec![township(), second],
+        points,
+        ..DirectoryPart::default()
+    }
 }
 
 /// A small deterministic generator (xorshift64*), so demo data is identical on every run.

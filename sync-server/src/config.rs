@@ -34,9 +34,19 @@ pub struct Config {
     /// The `actor` of events this server appends (stamps), unique in the county.
     pub server_id: String,
     pub listen: String,
-    /// The parent district's base URL (townships only; upward sync is not built yet).
+    /// A township server's township code, as in the district's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub township: Option<String>,
+    /// The parent district's base URL (townships only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Seconds between scheduled syncs with the district (it also syncs soon after changes).
+    #[serde(default = "default_interval")]
+    pub sync_interval_secs: u64,
+}
+
+fn default_interval() -> u64 {
+    300
 }
 
 impl Config {
@@ -52,15 +62,34 @@ impl Config {
     pub fn load(data: &Path) -> Result<Config> {
         let path = Self::path(data);
         let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
-        toml::from_str(&text).map_err(|e| Error::Config {
-            path,
+        let config: Config = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.clone(),
             message: e.message().to_owned(),
-        })
+        })?;
+        config.check().map_err(|message| Error::Config { path, message })?;
+        Ok(config)
+    }
+
+    /// A township names its township; only a township has a parent.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match (self.role, &self.township, &self.parent) {
+            (ServerRole::Township, None, _) => {
+                Err("a township server needs `township` (its code in the directory)".into())
+            }
+            (ServerRole::District, Some(_), _) | (ServerRole::District, _, Some(_)) => {
+                Err("a district server has no `township` or `parent`".into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Write the configuration of a new server; refuses a directory that already has one.
     pub fn create(&self, data: &Path) -> Result<()> {
         let path = Self::path(data);
+        self.check().map_err(|message| Error::Config {
+            path: path.clone(),
+            message,
+        })?;
         if path.exists() || Self::db_path(data).exists() {
             return Err(Error::AlreadyInitialised(data.to_owned()));
         }

@@ -19,6 +19,9 @@ pub enum Error {
     /// The staff API needs `X-Daiban-Staff` and `X-Daiban-Role` (401).
     #[error("staff identity required: send X-Daiban-Staff and X-Daiban-Role (township or window)")]
     Unauthorized,
+    /// The requester may not do this here (403): out of scope, revoked, wrong server.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("没有编号为{0}的办件")]
     NotFound(String),
     /// An event the role table or the lifecycle forbids (422), in Chinese for staff.

@@ -3,6 +3,7 @@
 //! mistakes are answered with their short message, internals are logged and hidden.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -13,13 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use agent_core::domain::event::EventDraft;
+use agent_core::domain::event::{EventDraft, Role};
+use agent_core::sync::client::SyncReport;
 use agent_core::sync::wire::{CONTENT_TYPE, MAX_WIRE_BYTES};
 
 use crate::error::Error;
 use crate::staff::{self, Staff};
 use crate::store::ServerStore;
 use crate::sync::{self, ServerInfo};
+use crate::upstream::Upstream;
 
 /// Largest staff API request body.
 const MAX_JSON_BYTES: usize = 64 << 10;
@@ -30,13 +33,83 @@ const MAX_JSON_BYTES: usize = 64 << 10;
 pub struct AppState {
     pub store: Arc<Mutex<ServerStore>>,
     pub info: Arc<ServerInfo>,
+    /// A township's link to its district, if configured.
+    parent: Option<Arc<ParentLink>>,
 }
+
+/// A township's district: where to sync, one sync at a time, and a nudge when something
+/// changed here so it goes up soon rather than at the next scheduled time.
+struct ParentLink {
+    url: String,
+    township: String,
+    running: tokio::sync::Mutex<()>,
+    changed: tokio::sync::Notify,
+}
+
+/// How long after a change the township waits before syncing upward, so that a burst of
+/// tablet syncs and staff actions goes up in one request.
+const NUDGE_DELAY: Duration = Duration::from_secs(2);
 
 impl AppState {
     pub fn new(store: ServerStore, info: ServerInfo) -> Self {
         Self {
             store: Arc::new(Mutex::new(store)),
             info: Arc::new(info),
+            parent: None,
+        }
+    }
+
+    /// Link a township server to its district at `url`.
+    pub fn with_parent(mut self, url: Option<String>) -> Self {
+        self.parent = match (url, self.info.township.clone()) {
+            (Some(url), Some(township)) => Some(Arc::new(ParentLink {
+                url,
+                township,
+                running: tokio::sync::Mutex::new(()),
+                changed: tokio::sync::Notify::new(),
+            })),
+            _ => None,
+        };
+        self
+    }
+
+    /// Something here changed that the district should get.
+    fn nudge(&self) {
+        if let Some(parent) = &self.parent {
+            parent.changed.notify_one();
+        }
+    }
+
+    /// One sync with the district now (waits for a running one to finish first).
+    pub async fn sync_upward(&self) -> Result<SyncReport, Error> {
+        let Some(parent) = self.parent.clone() else {
+            return Err(Error::BadRequest(
+                "这个服务器没有上级（区县）服务器".into(),
+            ));
+        };
+        let _one = parent.running.lock().await;
+        let store = Arc::clone(&self.store);
+        let (url, township) = (parent.url.clone(), parent.township.clone());
+        let report = tokio::task::spawn_blocking(move || Upstream::new(store, township).sync(&url))
+        .await
+        .map_err(|e| Error::Internal(format!("task failed: {e}")))??;
+        Ok(report)
+    }
+
+    /// Sync with the district every `every`, and shortly after local changes.
+    pub async fn sync_upward_forever(self, every: Duration) {
+        let Some(parent) = self.parent.clone() else {
+            return;
+        };
+        loop {
+            match self.sync_upward().await {
+                Ok(r) => tracing::debug!(?r, "synced with the district"),
+                Err(e) => tracing::warn!(error = %e, "sync with the district failed; will retry"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = parent.changed.notified() => tokio::time::sleep(NUDGE_DELAY).await,
+            }
         }
     }
 
@@ -78,6 +151,7 @@ fn api_router() -> Router<AppState> {
         .route("/api/tickets", get(list_handler))
         .route("/api/tickets/{number}", get(view_handler))
         .route("/api/tickets/{number}/events", post(append_handler))
+        .route("/api/upstream/sync", post(upstream_handler))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
 }
 
@@ -113,6 +187,7 @@ fn classify(e: &Error) -> (StatusCode, String) {
         Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         Error::StaleCounter => StatusCode::CONFLICT,
         Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => {
@@ -139,16 +214,23 @@ async fn sync_handler(State(state): State<AppState>, headers: HeaderMap, body: B
         )
             .into_response();
     }
+    crate::fault::point("sync-received");
     let now = crate::now();
     let result = state
         .with_store(move |store, info| sync::handle(store, info, &body, now))
         .await;
+    crate::fault::point("sync-before-response");
     match result {
-        Ok(bytes) => (
-            [(CONTENT_TYPE_HEADER, HeaderValue::from_static(CONTENT_TYPE))],
-            bytes,
-        )
-            .into_response(),
+        Ok(handled) => {
+            if handled.stored {
+                state.nudge();
+            }
+            (
+                [(CONTENT_TYPE_HEADER, HeaderValue::from_static(CONTENT_TYPE))],
+                handled.body,
+            )
+                .into_response()
+        }
         Err(e) => SyncFailure(e).into_response(),
     }
 }
@@ -180,9 +262,19 @@ async fn append_handler(
     })?;
     let now = crate::now();
     let view = state
-        .with_store(move |store, _| staff::append(store, &number, &staff, &draft, now))
+        .with_store(move |store, info| staff::append(store, info, &number, &staff, &draft, now))
         .await?;
+    state.nudge();
     Ok(Json(view).into_response())
+}
+
+/// Sync with the district now (township staff; the console's 立即同步).
+async fn upstream_handler(State(state): State<AppState>, staff: Staff) -> Result<Response, ApiError> {
+    if staff.role != Role::Township {
+        return Err(Error::Forbidden("只有乡镇中心工作人员可以发起同步".into()).into());
+    }
+    let report = state.sync_upward().await?;
+    Ok(Json(report).into_response())
 }
 
 async fn view_handler(

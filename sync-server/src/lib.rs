@@ -1,4 +1,4 @@
-//! Daiban's township / district server (issue 5, first slice).
+//! Daiban's township / district server.
 //!
 //! - [`config`]: `daiban.toml` in the data directory (role, name, server id, listen address).
 //! - [`store`]: one SQLite file: full Automerge documents, the change log clients page through
@@ -6,16 +6,20 @@
 //! - [`sync`]: `POST /v1/sync` processing, one SQLite transaction per request, including the
 //!   server stamps (`received`, `arrived`) that give tickets their legal time.
 //! - [`staff`]: staff events appended on the server (the JSON API and, later, the console).
+//! - [`upstream`]: a township's sync with its district, with the tablet's client code.
+//! - [`fault`]: named stopping points for the SIGKILL tests (inert unless `DAIBAN_FAULT`).
 //! - [`http`]: the axum routers and the one error-to-response mapping.
 //!
 //! See docs/SYNC.md for the protocol.
 
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod http;
 pub mod staff;
 pub mod store;
 pub mod sync;
+pub mod upstream;
 
 pub use error::{Error, Result};
 

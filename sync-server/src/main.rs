@@ -1,10 +1,13 @@
 //! `sync-server`: a Daiban township or district server.
 //!
 //! ```text
-//! sync-server init --data DIR --role township --name NAME [--server-id ID] [--parent URL]
+//! sync-server init --data DIR --role district --name NAME [--server-id ID]
+//! sync-server init --data DIR --role township --name NAME --township CODE --parent URL
 //! sync-server serve --data DIR [--listen ADDR]
-//! sync-server import-calendar --data DIR FILE.csv
-//! sync-server import-catalog --data DIR FILE.json
+//! sync-server import-directory --data DIR FILE.json  (district: townships and points;
+//!                                                      township: its devices)
+//! sync-server import-calendar --data DIR FILE.csv    (district)
+//! sync-server import-catalog --data DIR FILE.json    (district)
 //! sync-server backup --data DIR --to FILE        (online, while serving)
 //! sync-server restore --data DIR --from FILE     (stop the server first)
 //! ```
@@ -17,6 +20,8 @@ use clap::{Parser, Subcommand};
 
 use agent_core::domain::calendar::Calendar;
 use agent_core::domain::catalog::Catalog;
+use agent_core::domain::directory::DirectoryPart;
+use agent_core::sync::shared::SharedName;
 use sync_server::config::{Config, ServerRole, DEFAULT_LISTEN};
 use sync_server::http::{app, AppState};
 use sync_server::store::{self, ServerStore};
@@ -48,6 +53,9 @@ enum Cmd {
         /// Actor of the events this server appends (default: a random `srv-…`).
         #[arg(long)]
         server_id: Option<String>,
+        /// The township's code in the district's directory (townships).
+        #[arg(long)]
+        township: Option<String>,
         /// Parent district's base URL (townships).
         #[arg(long)]
         parent: Option<String>,
@@ -60,13 +68,20 @@ enum Cmd {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Import the holiday / make-up-day calendar (CSV) used for deadlines.
+    /// Import the directory part this server owns (JSON): at the district the townships and
+    /// points, at a township its devices. It flows to the other servers and the tablets.
+    ImportDirectory {
+        #[arg(long)]
+        data: PathBuf,
+        file: PathBuf,
+    },
+    /// Import the holiday / make-up-day calendar (CSV) used for deadlines (district).
     ImportCalendar {
         #[arg(long)]
         data: PathBuf,
         file: PathBuf,
     },
-    /// Import the service catalog (JSON).
+    /// Import the service catalog (JSON) (district).
     ImportCatalog {
         #[arg(long)]
         data: PathBuf,
@@ -127,6 +142,7 @@ fn run(cli: Cli) -> Result<()> {
             role,
             name,
             server_id,
+            township,
             parent,
         } => {
             let server_id =
@@ -136,7 +152,9 @@ fn run(cli: Cli) -> Result<()> {
                 name,
                 server_id,
                 listen: DEFAULT_LISTEN.into(),
+                township,
                 parent,
+                sync_interval_secs: 300,
             };
             config.create(&data)?;
             ServerStore::open(Config::db_path(&data))?;
@@ -144,19 +162,43 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Serve { data, listen } => serve(&data, listen),
+        Cmd::ImportDirectory { data, file } => {
+            let text = read(&file)?;
+            let config = Config::load(&data)?;
+            let mut store = ServerStore::open(Config::db_path(&data))?;
+            let township = config.township.as_deref();
+            let part = DirectoryPart::from_json(&text, township, &store.directory()?)
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
+            let name = match township {
+                Some(code) => SharedName::TownshipDirectory(code.to_owned()),
+                None => SharedName::Directory,
+            };
+            let version = store.publish(&name, text.as_bytes())?;
+            println!(
+                "directory imported (version {version}): {} townships, {} points, {} devices, {} revoked",
+                part.townships.len(),
+                part.points.len(),
+                part.devices.len(),
+                part.revoked.len()
+            );
+            Ok(())
+        }
         Cmd::ImportCalendar { data, file } => {
             let text = read(&file)?;
             let calendar = Calendar::parse_csv(&text).map_err(agent_core::Error::from)?;
-            open(&data)?.set_calendar(&calendar)?;
-            println!("calendar imported: years {:?}", calendar.years());
+            let version = district(&data)?.publish(&SharedName::Calendar, text.as_bytes())?;
+            println!(
+                "calendar imported (version {version}): years {:?}",
+                calendar.years()
+            );
             Ok(())
         }
         Cmd::ImportCatalog { data, file } => {
             let text = read(&file)?;
             let catalog = Catalog::from_json(&text).map_err(agent_core::Error::from)?;
-            open(&data)?.set_catalog(&catalog)?;
+            let version = district(&data)?.publish(&SharedName::Catalog, text.as_bytes())?;
             println!(
-                "catalog version {} imported: {} items",
+                "catalog {} imported (version {version}): {} items",
                 catalog.version,
                 catalog.items.len()
             );
@@ -193,6 +235,16 @@ fn open(data: &Path) -> Result<ServerStore> {
     ServerStore::open(Config::db_path(data))
 }
 
+/// Open a district's store: catalog and calendar are edited only there.
+fn district(data: &Path) -> Result<ServerStore> {
+    if Config::load(data)?.role != ServerRole::District {
+        return Err(Error::BadRequest(
+            "the catalog and the calendar are kept by the district: import them on the district server; they reach the townships at their next sync".into(),
+        ));
+    }
+    ServerStore::open(Config::db_path(data))
+}
+
 fn serve(data: &Path, listen: Option<String>) -> Result<()> {
     let config = Config::load(data)?;
     let store = ServerStore::open(Config::db_path(data))?;
@@ -202,8 +254,10 @@ fn serve(data: &Path, listen: Option<String>) -> Result<()> {
         ServerInfo {
             role: config.role,
             server_id: config.server_id.clone(),
+            township: config.township.clone(),
         },
-    );
+    )
+    .with_parent(config.parent.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -220,6 +274,11 @@ fn serve(data: &Path, listen: Option<String>) -> Result<()> {
             source: e,
         })?;
         tracing::info!(role = ?config.role, name = %config.name, %bound, "serving");
+        if let Some(parent) = &config.parent {
+            let every = std::time::Duration::from_secs(config.sync_interval_secs.max(5));
+            tracing::info!(%parent, "syncing with the district");
+            tokio::spawn(state.clone().sync_upward_forever(every));
+        }
         // The one line on stdout: tests and scripts wait for it.
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{bound}")

@@ -13,7 +13,9 @@ use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::{MaterialState, TicketView};
 use agent_core::domain::validate::normalize;
 
+use crate::config::ServerRole;
 use crate::error::{Error, Result};
+use crate::sync::ServerInfo;
 use crate::store::{insert_change, load_doc, save_doc, ServerStore};
 
 /// Longest staff name accepted in the identity header.
@@ -73,13 +75,33 @@ fn load(store: &ServerStore, number: &TicketNumber) -> Result<TicketDoc> {
 /// Append a staff event with server time; returns the ticket view as of today.
 pub fn append(
     store: &mut ServerStore,
+    info: &ServerInfo,
     number: &str,
     staff: &Staff,
     draft: &EventDraft,
     now: DateTime<FixedOffset>,
 ) -> Result<TicketView> {
+    let works_here = match info.role {
+        ServerRole::Township => Role::Township,
+        ServerRole::District => Role::Window,
+    };
+    if staff.role != works_here {
+        return Err(Error::Forbidden(format!(
+            "{}的工作人员不在这个服务器上办理",
+            staff.role.label()
+        )));
+    }
     let number = parse_number(number)?;
     let calendar = store.calendar()?;
+    // The change is logged in the ticket's township's scope.
+    let township = match &info.township {
+        Some(code) => code.clone(),
+        None => store
+            .directory()?
+            .township_of(number.point())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::NotFound(number.to_string()))?,
+    };
     let actor = store.actor().clone();
     let tx = store.begin()?;
     let bytes =
@@ -110,6 +132,7 @@ pub fn append(
         &tx,
         number.as_str(),
         ticket.point,
+        &township,
         &staff.origin(),
         &changes,
     )?;

@@ -15,6 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use agent_core::domain::calendar::Calendar;
 use agent_core::domain::catalog::Catalog;
+use agent_core::domain::directory::{Directory, DirectoryPart};
+use agent_core::sync::shared::SharedName;
+use agent_core::sync::wire::SharedDoc;
 
 use crate::error::{Error, Result};
 
@@ -72,33 +75,51 @@ impl ServerStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
-    /// The working-day calendar: the imported one, else the one shipped with Daiban.
+    /// The working-day calendar: the district's, else the one shipped with Daiban.
     pub fn calendar(&self) -> Result<Calendar> {
-        match get_meta(&self.conn, "calendar")? {
-            Some(csv) => Ok(Calendar::parse_csv(&String::from_utf8_lossy(&csv))
+        match self.shared(&SharedName::Calendar)? {
+            Some(doc) => Ok(Calendar::parse_csv(&String::from_utf8_lossy(&doc.body))
                 .map_err(agent_core::Error::from)?),
             None => Ok(Calendar::default_cn()),
         }
     }
 
-    pub fn set_calendar(&mut self, calendar: &Calendar) -> Result<()> {
-        put_meta(&self.conn, "calendar", calendar.to_csv().as_bytes())
-    }
-
-    /// The imported catalog, if any (the district's; flows down as a document later).
+    /// The district's catalog, if one was imported or received.
     pub fn catalog(&self) -> Result<Option<Catalog>> {
-        match get_meta(&self.conn, "catalog")? {
-            Some(json) => Ok(Some(
-                Catalog::from_json(&String::from_utf8_lossy(&json))
+        match self.shared(&SharedName::Catalog)? {
+            Some(doc) => Ok(Some(
+                Catalog::from_json(&String::from_utf8_lossy(&doc.body))
                     .map_err(agent_core::Error::from)?,
             )),
             None => Ok(None),
         }
     }
 
-    pub fn set_catalog(&mut self, catalog: &Catalog) -> Result<()> {
-        let json = serde_json::to_vec(catalog).map_err(|e| Error::Internal(e.to_string()))?;
-        put_meta(&self.conn, "catalog", &json)
+    /// The directory: the district's part and the township parts this server holds.
+    pub fn directory(&self) -> Result<Directory> {
+        directory(&self.conn)
+    }
+
+    /// A shared document this server holds.
+    pub fn shared(&self, name: &SharedName) -> Result<Option<SharedDoc>> {
+        shared(&self.conn, name)
+    }
+
+    /// Publish a new version of a shared document this server owns (an admin's import); it
+    /// flows to every replica in its scope at their next sync.
+    pub fn publish(&mut self, name: &SharedName, body: &[u8]) -> Result<u64> {
+        let tx = self.begin()?;
+        let held = shared(&tx, name)?.map_or(0, |d| d.version);
+        // Time-based, so a store restored from an old backup still publishes newer versions.
+        let millis = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let doc = SharedDoc {
+            name: name.to_string(),
+            version: held.saturating_add(1).max(millis),
+            body: body.to_vec(),
+        };
+        put_shared(&tx, name, &doc, "admin")?;
+        tx.commit()?;
+        Ok(doc.version)
     }
 
     /// An online backup to `to` (SQLite's backup API: consistent while the server serves).
@@ -230,19 +251,87 @@ pub(crate) fn save_doc(tx: &Transaction<'_>, ticket: &str, point: u32, doc: &[u8
     Ok(())
 }
 
-/// Log a batch of new changes; returns its sequence number.
+/// Log a batch of new changes of a ticket of `point` in `township`; returns its sequence.
 pub(crate) fn insert_change(
     tx: &Transaction<'_>,
     ticket: &str,
     point: u32,
+    township: &str,
     origin: &str,
     bytes: &[u8],
 ) -> Result<i64> {
     tx.execute(
-        "INSERT INTO changes (ticket, point, origin, bytes) VALUES (?1, ?2, ?3, ?4)",
-        params![ticket, point, origin, bytes],
+        "INSERT INTO changes (ticket, point, township, origin, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![ticket, point, township, origin, bytes],
     )?;
     Ok(tx.last_insert_rowid())
+}
+
+pub(crate) fn shared(conn: &Connection, name: &SharedName) -> Result<Option<SharedDoc>> {
+    Ok(conn
+        .query_row(
+            "SELECT version, body FROM shared WHERE name = ?1",
+            [name.to_string()],
+            |r| {
+                Ok(SharedDoc {
+                    name: name.to_string(),
+                    version: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    body: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Keep `doc` if it is newer than the held version, and log it for the replicas in its
+/// scope. Returns whether it was newer.
+pub(crate) fn put_shared(
+    tx: &Transaction<'_>,
+    name: &SharedName,
+    doc: &SharedDoc,
+    origin: &str,
+) -> Result<bool> {
+    let held = shared(tx, name)?.map_or(0, |d| d.version);
+    if doc.version <= held {
+        return Ok(false);
+    }
+    let version = i64::try_from(doc.version)
+        .map_err(|_| Error::BadRequest("shared document version out of range".into()))?;
+    tx.execute(
+        "INSERT INTO shared (name, version, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version, body = excluded.body",
+        params![name.to_string(), version, doc.body],
+    )?;
+    insert_change(
+        tx,
+        &format!("@{name}"),
+        0,
+        name.township().unwrap_or(""),
+        origin,
+        &[],
+    )?;
+    Ok(true)
+}
+
+/// The directory from the shared documents held.
+pub(crate) fn directory(conn: &Connection) -> Result<Directory> {
+    let mut dir = Directory::default();
+    let mut stmt = conn.prepare("SELECT name, body FROM shared WHERE name LIKE 'directory%'")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    for row in rows {
+        let (name, body) = row?;
+        let part: DirectoryPart = serde_json::from_slice(&body)
+            .map_err(|e| Error::Internal(format!("stored directory {name}: {e}")))?;
+        match SharedName::parse(&name) {
+            Some(SharedName::Directory) => dir.district = part,
+            Some(SharedName::TownshipDirectory(code)) => {
+                dir.townships.insert(code, part);
+            }
+            _ => {}
+        }
+    }
+    Ok(dir)
 }
 
 #[cfg(test)]

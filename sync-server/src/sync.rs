@@ -23,30 +23,110 @@ use agent_core::doc::TicketDoc;
 use agent_core::domain::event::{may_append, Event, EventKind, Role};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::Ticket;
+use agent_core::domain::directory::{Directory, DirectoryPart};
+use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{
-    decode_request, encode, DocChanges, DocResult, SyncRequest, SyncResponse, WireError,
+    decode_request, encode, DocChanges, DocResult, Peer, SharedDoc, SyncResponse, WireError,
     PAGE_BYTES, PROTOCOL_VERSION,
 };
 
 use crate::config::ServerRole;
 use crate::error::{Error, Result};
-use crate::store::{insert_change, load_doc, save_doc, ServerStore};
+use crate::store::{insert_change, load_doc, put_shared, save_doc, ServerStore};
 
-/// Who this server is, for the events it appends.
+/// Who this server is, for the events it appends and the scope it serves.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
     pub role: ServerRole,
     /// `actor` of stamps (the config's `server_id`).
     pub server_id: String,
+    /// A township server's township code (from the directory); `None` on a district.
+    pub township: Option<String>,
 }
 
-/// Answer one sync request body with the response body.
+/// What a request may touch, decided once from the peer and the directory.
+struct Scope {
+    peer: Peer,
+    origin: String,
+    /// The township the peer's tickets belong to.
+    township: String,
+    directory: Directory,
+}
+
+impl Scope {
+    /// Whether a ticket of `point` is the peer's.
+    fn owns(&self, point: u32) -> bool {
+        match &self.peer {
+            Peer::Device { point: p, .. } => *p == point,
+            Peer::Township { code } => self.directory.township_of(point) == Some(code.as_str()),
+        }
+    }
+
+    /// The role whose events the peer may bring.
+    fn may_bring(&self, role: Role) -> bool {
+        match self.peer {
+            Peer::Device { .. } => role == Role::Agent,
+            Peer::Township { .. } => matches!(role, Role::Agent | Role::Township | Role::Server),
+        }
+    }
+}
+
+/// Decide who may sync here: a tablet of one of this township's points (not revoked), or,
+/// at a district, one of its townships.
+fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
+    let directory = store.directory()?;
+    let township = match (peer, info.role, info.township.as_deref()) {
+        (Peer::Device { point, device }, ServerRole::Township, Some(mine)) => {
+            if TicketNumber::new(*point, *device, 1).is_err() {
+                return Err(Error::BadRequest(
+                    "point or device number out of range".into(),
+                ));
+            }
+            if directory.township_of(*point) != Some(mine) {
+                return Err(Error::Forbidden(format!(
+                    "代办点{point}不属于本乡镇（或本服务器尚未收到区县目录）"
+                )));
+            }
+            if directory.is_revoked(*point, *device) {
+                return Err(Error::Forbidden("本设备已停用，请联系乡镇中心".into()));
+            }
+            mine.to_owned()
+        }
+        (Peer::Township { code }, ServerRole::District, _) => {
+            if !directory.district.townships.iter().any(|t| &t.code == code) {
+                return Err(Error::Forbidden(format!("乡镇{code}不在区县目录中")));
+            }
+            code.clone()
+        }
+        _ => {
+            return Err(Error::Forbidden(
+                "这个服务器不接受这类设备同步（平板连乡镇服务器，乡镇服务器连区县服务器）".into(),
+            ))
+        }
+    };
+    Ok(Scope {
+        origin: peer.origin(),
+        peer: peer.clone(),
+        township,
+        directory,
+    })
+}
+
+/// A sync request's answer.
+pub struct Handled {
+    /// The response body.
+    pub body: Vec<u8>,
+    /// Something new was stored (a township then syncs upward soon).
+    pub stored: bool,
+}
+
+/// Answer one sync request body.
 pub fn handle(
     store: &mut ServerStore,
     info: &ServerInfo,
     body: &[u8],
     now: DateTime<FixedOffset>,
-) -> Result<Vec<u8>> {
+) -> Result<Handled> {
     let req = decode_request(body).map_err(|e| match e {
         WireError::TooLarge(_) => Error::BadRequest("sync request too large".into()),
         WireError::Version(v) => Error::BadRequest(format!(
@@ -54,63 +134,68 @@ pub fn handle(
         )),
         _ => Error::BadRequest("malformed sync request".into()),
     })?;
-    if TicketNumber::new(req.point, req.device, 1).is_err() {
-        return Err(Error::BadRequest(
-            "point or device number out of range".into(),
-        ));
-    }
     let counter = i64::try_from(req.counter)
         .map_err(|_| Error::BadRequest("request counter out of range".into()))?;
+    let scope = scope(store, info, &req.peer)?;
     let actor = store.actor().clone();
     let tx = store.begin()?;
     let last: Option<(i64, Vec<u8>)> = tx
         .query_row(
-            "SELECT last_counter, last_response FROM devices WHERE point = ?1 AND device = ?2",
-            params![req.point, req.device],
+            "SELECT last_counter, last_response FROM peers WHERE peer = ?1",
+            [&scope.origin],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     match last {
-        Some((last, response)) if counter == last => return Ok(response),
+        Some((last, body)) if counter == last => {
+            return Ok(Handled {
+                body,
+                stored: false,
+            })
+        }
         Some((last, _)) if counter < last => return Err(Error::StaleCounter),
         _ => {}
     }
-    let origin = device_origin(req.point, req.device);
+    let before: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
     let mut results = Vec::with_capacity(req.changes.len());
     for dc in &req.changes {
-        let refused = ingest(&tx, &actor, info, &req, &origin, dc, now)?;
+        let refused = ingest(&tx, &actor, info, &scope, dc, now)?;
         if let Some(reason) = &refused {
             // Only a valid number is logged: the field is the client's text.
             let ticket = TicketNumber::parse(&dc.ticket).map(|n| n.to_string());
             let ticket = ticket.as_deref().unwrap_or("(invalid)");
-            tracing::info!(ticket, %reason, "upload refused");
+            tracing::info!(ticket, %reason, peer = %scope.origin, "upload refused");
         }
         results.push(DocResult {
             ticket: dc.ticket.clone(),
             refused,
         });
     }
-    let (changes, cursor, more) = page(&tx, req.point, req.cursor, &origin)?;
+    for doc in &req.shared {
+        ingest_shared(&tx, &scope, doc)?;
+    }
+    let (changes, shared, cursor, more) = page(&tx, &scope, req.cursor)?;
     let response = encode(&SyncResponse {
         v: PROTOCOL_VERSION,
         cursor,
         more,
         results,
         changes,
+        shared,
     })?;
     tx.execute(
-        "INSERT INTO devices (point, device, last_counter, last_response) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (point, device) DO UPDATE
+        "INSERT INTO peers (peer, last_counter, last_response) VALUES (?1, ?2, ?3)
+         ON CONFLICT (peer) DO UPDATE
          SET last_counter = excluded.last_counter, last_response = excluded.last_response",
-        params![req.point, req.device, counter, response],
+        params![scope.origin, counter, response],
     )?;
+    let after: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+    crate::fault::point("sync-before-commit");
     tx.commit()?;
-    Ok(response)
-}
-
-/// The change-log origin of a tablet's uploads.
-pub fn device_origin(point: u32, device: u32) -> String {
-    format!("device:{point}:{device}")
+    Ok(Handled {
+        body: response,
+        stored: after > before,
+    })
 }
 
 /// Merge, check and store one uploaded ticket. `Ok(Some(reason))`: refused, nothing stored.
@@ -118,8 +203,7 @@ fn ingest(
     tx: &Transaction<'_>,
     actor: &ActorId,
     info: &ServerInfo,
-    req: &SyncRequest,
-    origin: &str,
+    scope: &Scope,
     dc: &DocChanges,
     now: DateTime<FixedOffset>,
 ) -> Result<Option<String>> {
@@ -127,15 +211,15 @@ fn ingest(
     let Ok(number) = TicketNumber::parse(&dc.ticket) else {
         return refuse("办件编号无效");
     };
-    if number.point() != req.point {
-        return refuse("办件不属于本代理点");
+    if !scope.owns(number.point()) {
+        return refuse("办件不属于本代理点或本乡镇");
     }
     let (mut doc, before, known) = match load_doc(tx, number.as_str())? {
         Some(stored) => {
             let mut doc = match TicketDoc::load(&stored, actor) {
                 Ok(doc) => doc,
                 Err(e) => {
-                    // The server's own copy is damaged: refuse (the tablet keeps its data and
+                    // The server's own copy is damaged: refuse (the client keeps its data and
                     // retries) and tell the operator; never overwrite it.
                     tracing::error!(ticket = %number, error = %e, "stored document does not load");
                     return refuse("服务器上的办件数据异常，请联系乡镇中心");
@@ -159,37 +243,61 @@ fn ingest(
     let Ok(ticket) = doc.read() else {
         return refuse("上传的数据不是有效的承办单");
     };
-    if ticket.number != number {
+    if ticket.number != number || ticket.point != number.point() {
         return refuse("上传的数据与办件编号不符");
     }
-    if ticket.point != req.point {
-        return refuse("办件不属于本代理点");
-    }
-    // A tablet appends only agent events (full actor binding is issue 6).
+    // A tablet appends only agent events; a township brings its own, its stamps and its
+    // tablets' (full actor binding is issue 6).
     if let Some(e) = ticket
         .events
         .iter()
         .filter(|e| !known.contains(&e.id))
-        .find(|e| e.role != Role::Agent || !may_append(Role::Agent, e.kind))
+        .find(|e| !scope.may_bring(e.role) || !may_append(e.role, e.kind))
     {
-        return Ok(Some(format!("代理员不能记录“{}”", e.kind.label())));
+        return Ok(Some(format!(
+            "{}不能记录“{}”",
+            e.role.label(),
+            e.kind.label()
+        )));
     }
     let new = doc.changes_since(&before);
     if !new.is_empty() {
-        insert_change(tx, number.as_str(), req.point, origin, &new)?;
+        insert_change(tx, number.as_str(), ticket.point, &scope.township, &scope.origin, &new)?;
     }
-    let stamps = if info.role == ServerRole::Township {
-        stamp(&mut doc, &ticket, info, now)?
-    } else {
-        Vec::new()
+    let stamps = match scope.peer {
+        Peer::Device { .. } if info.role == ServerRole::Township => {
+            stamp(&mut doc, &ticket, info, now)?
+        }
+        _ => Vec::new(),
     };
     if !stamps.is_empty() {
-        insert_change(tx, number.as_str(), req.point, "server", &stamps)?;
+        insert_change(tx, number.as_str(), ticket.point, &scope.township, "server", &stamps)?;
     }
     if !new.is_empty() || !stamps.is_empty() {
-        save_doc(tx, number.as_str(), req.point, &doc.save(true))?;
+        save_doc(tx, number.as_str(), ticket.point, &doc.save(true))?;
     }
     Ok(None)
+}
+
+/// Keep a township's newer directory part (the only shared document a client owns). A part
+/// that is not the peer's or does not check is logged and dropped: resending will not help.
+fn ingest_shared(tx: &Transaction<'_>, scope: &Scope, doc: &SharedDoc) -> Result<()> {
+    let name = SharedName::parse(&doc.name);
+    let owned = matches!((&name, &scope.peer),
+        (Some(SharedName::TownshipDirectory(c)), Peer::Township { code }) if c == code);
+    let checked = std::str::from_utf8(&doc.body)
+        .ok()
+        .map(|text| DirectoryPart::from_json(text, Some(&scope.township), &scope.directory));
+    match (name, owned, checked) {
+        (Some(name), true, Some(Ok(_))) => {
+            put_shared(tx, &name, doc, &scope.origin)?;
+        }
+        (_, _, Some(Err(e))) => {
+            tracing::warn!(peer = %scope.origin, error = %e, "shared document refused")
+        }
+        _ => tracing::warn!(peer = %scope.origin, "shared document not the peer's: refused"),
+    }
+    Ok(())
 }
 
 /// Append the township's stamps the ticket lacks: `received` on first arrival, `arrived` for
@@ -237,21 +345,36 @@ fn stamp(
     Ok(doc.changes_since(&before))
 }
 
-/// The log rows in the point's scope after `cursor`, except `origin`'s own, up to a page.
-/// Returns the changes, the cursor to send next and whether more rows wait.
-fn page(
-    tx: &Transaction<'_>,
-    point: u32,
-    cursor: u64,
-    origin: &str,
-) -> Result<(Vec<DocChanges>, u64, bool)> {
+/// What a page carries: ticket changes, shared documents, the next cursor, whether more wait.
+type Page = (Vec<DocChanges>, Vec<SharedDoc>, u64, bool);
+
+/// The log rows in the peer's scope after `cursor`, except its own, up to a page. A tablet
+/// gets its point's tickets and the shared documents of everyone and of its township; a
+/// township gets its tickets and shared documents.
+fn page(tx: &Transaction<'_>, scope: &Scope, cursor: u64) -> Result<Page> {
     let after = i64::try_from(cursor).unwrap_or(i64::MAX);
-    let mut stmt = tx.prepare(
-        "SELECT seq, ticket, bytes FROM changes
-         WHERE point = ?1 AND seq > ?2 AND origin <> ?3 ORDER BY seq",
-    )?;
-    let mut rows = stmt.query(params![point, after, origin])?;
+    let mut stmt;
+    let mut rows = match &scope.peer {
+        Peer::Device { point, .. } => {
+            stmt = tx.prepare(
+                "SELECT seq, ticket, bytes FROM changes
+                 WHERE point IN (?1, 0) AND seq > ?2 AND origin <> ?3
+                   AND (point <> 0 OR township IN (?4, ''))
+                 ORDER BY seq",
+            )?;
+            stmt.query(params![point, after, scope.origin, scope.township])?
+        }
+        Peer::Township { .. } => {
+            stmt = tx.prepare(
+                "SELECT seq, ticket, bytes FROM changes
+                 WHERE township IN (?1, '') AND seq > ?2 AND origin <> ?3
+                 ORDER BY seq",
+            )?;
+            stmt.query(params![scope.township, after, scope.origin])?
+        }
+    };
     let mut out: Vec<DocChanges> = Vec::new();
+    let mut shared_names: Vec<SharedName> = Vec::new();
     let mut slot: HashMap<String, usize> = HashMap::new();
     let mut total = 0usize;
     let mut last: Option<i64> = None;
@@ -260,6 +383,15 @@ fn page(
         let seq: i64 = row.get(0)?;
         let ticket: String = row.get(1)?;
         let bytes: Vec<u8> = row.get(2)?;
+        if let Some(name) = ticket.strip_prefix('@') {
+            if let Some(name) = SharedName::parse(name) {
+                if !shared_names.contains(&name) {
+                    shared_names.push(name);
+                }
+            }
+            last = Some(seq);
+            continue;
+        }
         if last.is_some() && total.saturating_add(bytes.len()) > PAGE_BYTES {
             more = true;
             break;
@@ -278,6 +410,11 @@ fn page(
             }
         }
     }
+    drop(rows);
+    let mut shared = Vec::with_capacity(shared_names.len());
+    for name in &shared_names {
+        shared.extend(crate::store::shared(tx, name)?);
+    }
     let next = if more {
         last.unwrap_or(after)
     } else {
@@ -286,13 +423,25 @@ fn page(
         tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
             r.get::<_, i64>(0)
         })?
+        // Below the client's cursor only after a restore from backup: the client steps back
+        // and sees what the restored server logs from now on.
     };
-    Ok((out, u64::try_from(next).unwrap_or(0), more))
+    Ok((out, shared, u64::try_from(next).unwrap_or(0), more))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn device_scope(point: u32, device: u32, township: &str) -> Scope {
+        let peer = Peer::Device { point, device };
+        Scope {
+            origin: peer.origin(),
+            peer,
+            township: township.into(),
+            directory: Directory::default(),
+        }
+    }
 
     #[test]
     fn pages_stop_at_the_budget_skip_own_and_foreign_rows_and_end_at_the_newest_seq() {
@@ -300,7 +449,8 @@ mod tests {
         let mut store = ServerStore::open(dir.path().join("s.db")).unwrap();
         let tx = store.begin().unwrap();
         let big = vec![7u8; PAGE_BYTES / 2 - 1];
-        let me = device_origin(101, 1);
+        let scope = device_scope(101, 1, "t1");
+        let me = scope.origin.clone();
         // seq 1..=7: two tickets of point 101 from another device and the server, one row
         // of this device's own, one of another point.
         for (ticket, point, origin) in [
@@ -312,12 +462,12 @@ mod tests {
             ("b", 101, "staff:wang"),
             ("a", 101, "server"),
         ] {
-            insert_change(&tx, ticket, point, origin, &big).unwrap();
+            insert_change(&tx, ticket, point, "t1", origin, &big).unwrap();
         }
-        let (p1, c1, more) = page(&tx, 101, 0, &me).unwrap();
+        let (p1, _, c1, more) = page(&tx, &scope, 0).unwrap();
         assert!(more);
         assert_eq!((c1, p1.len()), (2, 2));
-        let (p2, c2, more) = page(&tx, 101, c1, &me).unwrap();
+        let (p2, _, c2, more) = page(&tx, &scope, c1).unwrap();
         assert!(more);
         // seq 3 (a), then 4 is our own and 5 another point's: skipped; 6 (b).
         assert_eq!(c2, 6);
@@ -325,16 +475,52 @@ mod tests {
             p2.iter().map(|d| d.ticket.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        let (p3, c3, more) = page(&tx, 101, c2, &me).unwrap();
+        let (p3, _, c3, more) = page(&tx, &scope, c2).unwrap();
         assert!(!more);
         assert_eq!((c3, p3.len()), (7, 1));
         // Nothing left: the cursor stays at the newest row; rows of one ticket concatenate.
-        let (p4, c4, more) = page(&tx, 101, c3, &me).unwrap();
+        let (p4, _, c4, more) = page(&tx, &scope, c3).unwrap();
         assert!(p4.is_empty() && !more && c4 == 7);
         let small = [1u8, 2, 3];
-        insert_change(&tx, "a", 101, "server", &small).unwrap();
-        insert_change(&tx, "a", 101, "server", &small).unwrap();
-        let (p5, c5, _) = page(&tx, 101, 7, &me).unwrap();
+        insert_change(&tx, "a", 101, "t1", "server", &small).unwrap();
+        insert_change(&tx, "a", 101, "t1", "server", &small).unwrap();
+        let (p5, _, c5, _) = page(&tx, &scope, 7).unwrap();
         assert_eq!((c5, p5.len(), p5[0].bytes.len()), (9, 1, 6));
+    }
+
+    #[test]
+    fn shared_documents_reach_the_replicas_in_their_scope_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ServerStore::open(dir.path().join("s.db")).unwrap();
+        let tx = store.begin().unwrap();
+        let doc = |name: &SharedName, version| SharedDoc {
+            name: name.to_string(),
+            version,
+            body: b"{}".to_vec(),
+        };
+        let mine = SharedName::TownshipDirectory("t1".into());
+        let other = SharedName::TownshipDirectory("t2".into());
+        assert!(put_shared(&tx, &SharedName::Catalog, &doc(&SharedName::Catalog, 5), "admin").unwrap());
+        // An older or equal version is not kept or logged again.
+        assert!(!put_shared(&tx, &SharedName::Catalog, &doc(&SharedName::Catalog, 5), "admin").unwrap());
+        assert!(put_shared(&tx, &mine, &doc(&mine, 1), "admin").unwrap());
+        assert!(put_shared(&tx, &other, &doc(&other, 1), "admin").unwrap());
+        assert!(put_shared(&tx, &SharedName::Catalog, &doc(&SharedName::Catalog, 6), "admin").unwrap());
+
+        let (_, shared, cursor, _) = page(&tx, &device_scope(101, 1, "t1"), 0).unwrap();
+        let names: Vec<_> = shared.iter().map(|d| (d.name.as_str(), d.version)).collect();
+        // The catalog once, at its newest version; the other township's part not at all.
+        assert_eq!(names, [("catalog", 6), ("directory:t1", 1)]);
+        let (_, shared, _, _) = page(&tx, &device_scope(101, 1, "t1"), cursor).unwrap();
+        assert!(shared.is_empty());
+        let township = Scope {
+            peer: Peer::Township { code: "t2".into() },
+            origin: "township:t2".into(),
+            township: "t2".into(),
+            directory: Directory::default(),
+        };
+        let (_, shared, _, _) = page(&tx, &township, 0).unwrap();
+        let names: Vec<_> = shared.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["catalog", "directory:t2"]);
     }
 }

@@ -42,3 +42,112 @@ pub struct Device {
     /// Hex Automerge actor id the device writes with.
     pub actor: String,
 }
+
+/// A device taken out of service (lost, stolen, replaced). Its requests are refused by every
+/// server holding the revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoked {
+    pub point: u32,
+    pub device: u32,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One owner's part of the directory. The district's part lists townships and points; a
+/// township's part lists its devices. Either may revoke devices. Each part is edited only by
+/// its owner, so replicas keep the highest version of each part and never merge inside one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryPart {
+    pub townships: Vec<Township>,
+    pub points: Vec<Point>,
+    pub devices: Vec<Device>,
+    pub revoked: Vec<Revoked>,
+}
+
+/// Why a directory part cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    #[error("目录格式错误：{0}")]
+    Format(#[from] serde_json::Error),
+    #[error("目录有误：{0}")]
+    Invalid(String),
+}
+
+impl DirectoryPart {
+    /// Parse and check a part; `township`: the owner when a township's part (it may list only
+    /// devices, of its own points per `district`).
+    pub fn from_json(
+        json: &str,
+        township: Option<&str>,
+        district: &Directory,
+    ) -> Result<DirectoryPart, DirectoryError> {
+        let part: DirectoryPart = serde_json::from_str(json)?;
+        let bad = |m: String| Err(DirectoryError::Invalid(m));
+        let mut seen = std::collections::HashSet::new();
+        for p in &part.points {
+            if p.number == 0 || p.number > crate::domain::number::MAX_POINT {
+                return bad(format!("代办点编号{}超出范围", p.number));
+            }
+            if !seen.insert(p.number) {
+                return bad(format!("代办点编号{}重复", p.number));
+            }
+            if !part.townships.iter().any(|t| t.code == p.township) {
+                return bad(format!("代办点{}所属乡镇{}不在目录中", p.number, p.township));
+            }
+        }
+        for d in &part.devices {
+            if d.number == 0 || d.number > 99 {
+                return bad(format!("设备编号{}超出范围", d.number));
+            }
+        }
+        if let Some(code) = township {
+            if !part.townships.is_empty() || !part.points.is_empty() {
+                return bad("乡镇只能登记本乡镇的设备，乡镇和代办点由区县维护".into());
+            }
+            let foreign = part
+                .devices
+                .iter()
+                .map(|d| d.point)
+                .chain(part.revoked.iter().map(|r| r.point))
+                .find(|p| district.township_of(*p) != Some(code));
+            if let Some(p) = foreign {
+                return bad(format!("代办点{p}不属于本乡镇"));
+            }
+        }
+        Ok(part)
+    }
+}
+
+/// The whole directory as one replica sees it: the district's part plus township parts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    pub district: DirectoryPart,
+    /// Township code → its part.
+    pub townships: std::collections::BTreeMap<String, DirectoryPart>,
+}
+
+impl Directory {
+    /// The township a point belongs to.
+    pub fn township_of(&self, point: u32) -> Option<&str> {
+        self.district
+            .points
+            .iter()
+            .find(|p| p.number == point)
+            .map(|p| p.township.as_str())
+    }
+
+    pub fn point(&self, number: u32) -> Option<&Point> {
+        self.district.points.iter().find(|p| p.number == number)
+    }
+
+    /// Whether any part revokes the device.
+    pub fn is_revoked(&self, point: u32, device: u32) -> bool {
+        std::iter::once(&self.district)
+            .chain(self.townships.values())
+            .flat_map(|p| &p.revoked)
+            .any(|r| r.point == point && r.device == device)
+    }
+}

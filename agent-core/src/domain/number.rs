@@ -17,7 +17,8 @@ pub const SEQ_DIGITS: usize = 5;
 /// Total length of a ticket number.
 pub const NUMBER_LEN: usize = POINT_DIGITS + DEVICE_DIGITS + SEQ_DIGITS + 1;
 
-const MAX_POINT: u32 = 9_999;
+/// Highest point number.
+pub const MAX_POINT: u32 = 9_999;
 const MAX_DEVICE: u32 = 99;
 const MAX_SEQ: u32 = 99_999;
 

@@ -10,6 +10,7 @@
 
 mod index;
 mod outbox;
+mod replica;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -262,6 +263,11 @@ impl Store {
     /// deadline is recomputed.
     pub fn set_calendar(&mut self, calendar: Calendar) -> Result<()> {
         self.reset_interrupt();
+        self.replace_calendar(calendar)
+    }
+
+    /// [`Store::set_calendar`] inside a call that is already cancellable (sync).
+    fn replace_calendar(&mut self, calendar: Calendar) -> Result<()> {
         let today = self.today();
         let tx = begin(&mut self.conn)?;
         put_meta(&tx, "calendar", calendar.to_csv().as_bytes())?;

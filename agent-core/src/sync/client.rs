@@ -1,21 +1,59 @@
-//! The sync client a tablet (and later a township server relaying upward) runs: one
-//! round trip per page, the whole outbox batched into it, retried as-is when the link drops.
+//! The sync client, one for tablets and for township servers relaying to their district:
+//! one round trip per page, the whole outbox batched into it, the same bytes retried when the
+//! link drops. What it syncs is a [`Replica`]: the tablet's [`Store`] here, the township's
+//! server store in sync-server.
 //!
 //! HTTP only for now; TLS (rustls with ring) and request signatures come with issue 6.
 
 use std::time::Duration;
 
-use crate::domain::number::TicketNumber;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::wire::{
-    decode_response, encode, DocChanges, SyncRequest, CONTENT_TYPE, PAGE_BYTES, PROTOCOL_VERSION,
+    decode_response, encode, DocChanges, Peer, SharedDoc, SyncRequest, CONTENT_TYPE, PAGE_BYTES,
+    PROTOCOL_VERSION,
 };
 
 /// Attempts of one request (the same bytes each time) before giving up on the link.
 const ATTEMPTS: u32 = 3;
 /// Rounds in one sync before stopping (a backlog pages through in far fewer).
 const MAX_ROUNDS: u32 = 10_000;
+
+/// One ticket's changes on their way up, with what the replica needs to record the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload<M> {
+    pub changes: DocChanges,
+    pub mark: M,
+}
+
+/// A replica that syncs with a server above it. Every method is a short, self-contained step
+/// (its own transaction), so a host may hold its lock per step and never across the network.
+pub trait Replica {
+    /// What an acknowledgement needs to know of an upload (the tablet: the document's heads;
+    /// a township: how far in its change log the upload reached).
+    type Mark;
+
+    fn peer(&self) -> Result<Peer>;
+    /// Tickets with changes the server lacks, oldest first, up to about `max_bytes`.
+    fn outbox(&mut self, max_bytes: usize) -> Result<Vec<Upload<Self::Mark>>>;
+    /// The server stored (`refused` = `None`) or refused the upload.
+    fn acknowledge(&mut self, upload: &Upload<Self::Mark>, refused: Option<&str>) -> Result<()>;
+    /// Shared documents this replica owns and has not sent yet.
+    fn shared_outbox(&mut self) -> Result<Vec<SharedDoc>>;
+    /// The server answered a request that carried these shared documents.
+    fn shared_sent(&mut self, docs: &[SharedDoc]) -> Result<()>;
+    /// Apply one ticket's changes from the server.
+    fn apply(&mut self, changes: &DocChanges) -> Result<()>;
+    /// Keep a shared document from the server if it is newer than the one held.
+    fn apply_shared(&mut self, doc: &SharedDoc) -> Result<()>;
+    /// The server's change sequence this replica has seen (0 before the first sync).
+    fn cursor(&mut self) -> Result<u64>;
+    fn set_cursor(&mut self, cursor: u64) -> Result<()>;
+    /// The next request counter, stored before it is used.
+    fn next_counter(&mut self) -> Result<u64>;
+    /// The host asked to stop.
+    fn cancelled(&self) -> bool;
+}
 
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -28,7 +66,9 @@ pub struct SyncReport {
     pub refused: usize,
     /// Ticket updates applied from the server.
     pub downloaded: usize,
-    /// Server updates this device could not apply; the cursor stays, so the server sends
+    /// Shared documents (catalog, calendar, directory) received.
+    pub shared: usize,
+    /// Server updates this replica could not apply; the cursor stays, so the server sends
     /// them again next time.
     pub failed: usize,
     /// HTTP bodies, up and down.
@@ -36,35 +76,40 @@ pub struct SyncReport {
     pub bytes_down: usize,
 }
 
-/// Sync the store with the township server at `base_url` (e.g. `http://127.0.0.1:8700`).
-/// The host's cancel ([`crate::store::Interrupter`]) stops it between round trips; what was
-/// already acknowledged or applied stays, the rest goes next time.
+/// Sync a tablet's store with its township server at `base_url` (e.g.
+/// `http://127.0.0.1:8700`). The host's cancel ([`crate::store::Interrupter`]) stops it between
+/// round trips; what was already acknowledged or applied stays, the rest goes next time.
 pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
     store.reset_interrupt();
+    sync_with(store, base_url, &mut |_| {})
+}
+
+/// Sync any replica; `progress` sees the running report after every round trip.
+pub fn sync_with<R: Replica>(
+    replica: &mut R,
+    base_url: &str,
+    progress: &mut dyn FnMut(&SyncReport),
+) -> Result<SyncReport> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| Error::Sync(e.to_string()))?;
     let url = format!("{}/v1/sync", base_url.trim_end_matches('/'));
+    let peer = replica.peer()?;
     let mut report = SyncReport::default();
     while report.rounds < MAX_ROUNDS {
-        if store.is_interrupted() {
+        if replica.cancelled() {
             return Err(Error::Interrupted);
         }
-        let outgoing = store.outbox(PAGE_BYTES)?;
+        let outgoing = replica.outbox(PAGE_BYTES)?;
+        let shared = replica.shared_outbox()?;
         let request = SyncRequest {
             v: PROTOCOL_VERSION,
-            point: store.point(),
-            device: store.device(),
-            counter: store.next_sync_counter()?,
-            cursor: store.sync_cursor()?,
-            changes: outgoing
-                .iter()
-                .map(|o| DocChanges {
-                    ticket: o.number.to_string(),
-                    bytes: o.bytes.clone(),
-                })
-                .collect(),
+            peer: peer.clone(),
+            counter: replica.next_counter()?,
+            cursor: replica.cursor()?,
+            changes: outgoing.iter().map(|o| o.changes.clone()).collect(),
+            shared,
         };
         let body = encode(&request).map_err(|e| Error::Sync(e.to_string()))?;
         report.bytes_up += body.len();
@@ -72,13 +117,16 @@ pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
         report.bytes_down += answer.len();
         report.rounds += 1;
         let response = decode_response(&answer).map_err(|e| Error::Sync(e.to_string()))?;
+        if !request.shared.is_empty() {
+            replica.shared_sent(&request.shared)?;
+        }
 
         let mut answered = 0;
         for result in &response.results {
-            let Some(sent) = outgoing.iter().find(|o| o.number.as_str() == result.ticket) else {
+            let Some(sent) = outgoing.iter().find(|o| o.changes.ticket == result.ticket) else {
                 continue;
             };
-            store.acknowledge(sent, result.refused.as_deref())?;
+            replica.acknowledge(sent, result.refused.as_deref())?;
             answered += 1;
             match result.refused {
                 None => report.uploaded += 1,
@@ -86,28 +134,32 @@ pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
             }
         }
         let mut failed_now = 0;
+        for doc in &response.shared {
+            match replica.apply_shared(doc) {
+                Ok(()) => report.shared += 1,
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
+                Err(_) => failed_now += 1,
+            }
+        }
         for change in &response.changes {
-            let applied = TicketNumber::parse(&change.ticket)
-                .map_err(Error::from)
-                .and_then(|n| store.apply_changes(&n, &change.bytes));
-            match applied {
-                Ok(_) => report.downloaded += 1,
+            match replica.apply(change) {
+                Ok(()) => report.downloaded += 1,
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
                 Err(_) => failed_now += 1,
             }
         }
         // If anything failed to apply, keep the old cursor: the server sends the page again
         // (what did apply is ignored the second time) rather than the update being lost.
-        if failed_now == 0 {
-            store.set_sync_cursor(response.cursor)?;
-        }
         report.failed += failed_now;
         if failed_now > 0 {
+            progress(&report);
             break;
         }
+        replica.set_cursor(response.cursor)?;
+        progress(&report);
         // Done when the server has nothing more and nothing of ours waits (or the server
         // answered none of what we sent: no progress to be made now).
-        if !response.more && (answered == 0 || store.outbox(1)?.is_empty()) {
+        if !response.more && (answered == 0 || replica.outbox(1)?.is_empty()) {
             break;
         }
     }
@@ -128,12 +180,13 @@ fn post(client: &reqwest::blocking::Client, url: &str, body: Vec<u8>) -> Result<
             .body(body.clone())
             .send();
         match sent {
-            Ok(resp) if resp.status().is_success() => {
-                return resp
-                    .bytes()
-                    .map(|b| b.to_vec())
-                    .map_err(|e| Error::Sync(e.to_string()));
-            }
+            Ok(resp) if resp.status().is_success() => match resp.bytes() {
+                Ok(b) => return Ok(b.to_vec()),
+                // The response was cut off: the same request again gets the same answer.
+                Err(e) => last = e.to_string(),
+            },
+            // The server failed (its transaction rolled back): the same request may succeed.
+            Ok(resp) if resp.status().is_server_error() => last = resp.status().to_string(),
             // The server understood and said no: retrying the same request will not help.
             Ok(resp) => {
                 let status = resp.status();

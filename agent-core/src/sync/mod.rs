@@ -1,6 +1,7 @@
-//! Sync: the wire messages shared by tablets and servers, and the tablet's client. The
-//! store's side of sync state is in `store::outbox`. Work in progress for issue 5; see
-//! docs/SYNC.md.
+//! Sync: the wire messages shared by tablets and servers, the shared documents (catalog,
+//! calendar, directory) and the client both tablets and township servers run. The tablet
+//! store's side of sync state is in `store::outbox`. See docs/SYNC.md.
 
 pub mod client;
+pub mod shared;
 pub mod wire;

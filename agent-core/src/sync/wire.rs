@@ -12,8 +12,8 @@ use flate2::Compression;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Protocol version carried in every message.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Protocol version carried in every message (2: peer identity and shared documents).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest compressed message either side accepts.
 pub const MAX_WIRE_BYTES: usize = 4 << 20;
 /// Largest inflated message (guards against decompression bombs).
@@ -33,19 +33,51 @@ pub struct DocChanges {
     pub bytes: Vec<u8>,
 }
 
-/// A device (or a township relaying upward) asks: here is what I have for you; what is new?
+/// A document every replica in its scope holds whole, edited only by its owner: the catalog,
+/// the calendar and the directory parts. A higher version replaces a lower one; see
+/// [`SharedName`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedDoc {
+    pub name: String,
+    /// Increases with every edit at the owner.
+    pub version: u64,
+    /// JSON (catalog, directory parts) or CSV (calendar), UTF-8.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// Who is syncing: a tablet with its server, or a township server with its district.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Peer {
+    /// A tablet: its point and device numbers.
+    Device { point: u32, device: u32 },
+    /// A township server relaying upward: its township code from the directory.
+    Township { code: String },
+}
+
+impl Peer {
+    /// The change-log origin of this peer's uploads (a peer never gets its own back).
+    pub fn origin(&self) -> String {
+        match self {
+            Peer::Device { point, device } => format!("device:{point}:{device}"),
+            Peer::Township { code } => format!("township:{code}"),
+        }
+    }
+}
+
+/// A client asks: here is what I have for you; what is new?
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub v: u32,
-    /// Who is asking: point and device numbers of a tablet.
-    pub point: u32,
-    pub device: u32,
-    /// Strictly increasing per device; an exact retry repeats it (idempotency key, and with
+    pub peer: Peer,
+    /// Strictly increasing per peer; an exact retry repeats it (idempotency key, and with
     /// the signature of issue 6 the replay guard).
     pub counter: u64,
     /// The server's change sequence this client has seen.
     pub cursor: u64,
     pub changes: Vec<DocChanges>,
+    /// Shared documents this client owns and changed (a township's directory part).
+    pub shared: Vec<SharedDoc>,
 }
 
 /// What the server did with one uploaded ticket.
@@ -66,6 +98,8 @@ pub struct SyncResponse {
     pub more: bool,
     pub results: Vec<DocResult>,
     pub changes: Vec<DocChanges>,
+    /// Shared documents in the client's scope changed since its cursor.
+    pub shared: Vec<SharedDoc>,
 }
 
 /// Why a message could not be read or written.
@@ -131,14 +165,17 @@ mod tests {
     fn request() -> SyncRequest {
         SyncRequest {
             v: PROTOCOL_VERSION,
-            point: 101,
-            device: 1,
+            peer: Peer::Device {
+                point: 101,
+                device: 1,
+            },
             counter: 7,
             cursor: 12,
             changes: vec![DocChanges {
                 ticket: "010101000015".into(),
                 bytes: vec![1, 2, 3, 4],
             }],
+            shared: vec![],
         }
     }
 

@@ -1,0 +1,132 @@
+//! The tablet's store as a sync [`Replica`]: uploads from the outbox, the server's ticket
+//! changes, and the shared documents (catalog, calendar, directory) that flow down to it.
+
+use automerge::ChangeHash;
+
+use super::{get_meta, put_meta, Store};
+use crate::domain::calendar::Calendar;
+use crate::domain::catalog::Catalog;
+use crate::domain::directory::{Directory, DirectoryPart};
+use crate::domain::number::TicketNumber;
+use crate::error::{Error, Result};
+use crate::sync::client::{Replica, Upload};
+use crate::sync::shared::SharedName;
+use crate::sync::wire::{DocChanges, Peer, SharedDoc};
+
+impl Store {
+    /// The directory as last received from the township server (empty before the first sync).
+    pub fn directory(&self) -> Result<Directory> {
+        let mut dir = Directory::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'shared:directory%'")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        for row in rows {
+            let (key, json) = row?;
+            let part: DirectoryPart = serde_json::from_slice(&json)?;
+            match key.strip_prefix("shared:").and_then(SharedName::parse) {
+                Some(SharedName::Directory) => dir.district = part,
+                Some(SharedName::TownshipDirectory(code)) => {
+                    dir.townships.insert(code, part);
+                }
+                _ => {}
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The version of a shared document this store holds (0: none).
+    pub fn shared_version(&self, name: &SharedName) -> Result<u64> {
+        Ok(get_meta(&self.conn, &format!("shared_version:{name}"))?
+            .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
+            .unwrap_or(0))
+    }
+}
+
+impl Replica for Store {
+    type Mark = Vec<ChangeHash>;
+
+    fn peer(&self) -> Result<Peer> {
+        Ok(Peer::Device {
+            point: self.point(),
+            device: self.device(),
+        })
+    }
+
+    fn outbox(&mut self, max_bytes: usize) -> Result<Vec<Upload<Self::Mark>>> {
+        Ok(Store::outbox(self, max_bytes)?
+            .into_iter()
+            .map(|o| Upload {
+                changes: DocChanges {
+                    ticket: o.number.to_string(),
+                    bytes: o.bytes,
+                },
+                mark: o.heads,
+            })
+            .collect())
+    }
+
+    fn acknowledge(&mut self, upload: &Upload<Self::Mark>, refused: Option<&str>) -> Result<()> {
+        let sent = super::outbox::Outgoing {
+            number: TicketNumber::parse(&upload.changes.ticket)?,
+            heads: upload.mark.clone(),
+            bytes: Vec::new(),
+        };
+        Store::acknowledge(self, &sent, refused)
+    }
+
+    /// A tablet owns no shared document.
+    fn shared_outbox(&mut self) -> Result<Vec<SharedDoc>> {
+        Ok(Vec::new())
+    }
+
+    fn shared_sent(&mut self, _docs: &[SharedDoc]) -> Result<()> {
+        Ok(())
+    }
+
+    fn apply(&mut self, changes: &DocChanges) -> Result<()> {
+        let number = TicketNumber::parse(&changes.ticket)?;
+        self.apply_changes(&number, &changes.bytes).map(|_| ())
+    }
+
+    fn apply_shared(&mut self, doc: &SharedDoc) -> Result<()> {
+        let Some(name) = SharedName::parse(&doc.name) else {
+            return Err(Error::Sync(format!("unknown shared document {}", doc.name)));
+        };
+        if doc.version <= self.shared_version(&name)? {
+            return Ok(());
+        }
+        let text = std::str::from_utf8(&doc.body)
+            .map_err(|_| Error::Sync(format!("shared document {name} is not UTF-8")))?;
+        match &name {
+            SharedName::Catalog => self.set_catalog(Catalog::from_json(text)?)?,
+            SharedName::Calendar => self.replace_calendar(Calendar::parse_csv(text)?)?,
+            SharedName::Directory | SharedName::TownshipDirectory(_) => {
+                // Checked by its owner; here only that it reads.
+                let _: DirectoryPart = serde_json::from_str(text)?;
+                put_meta(&self.conn, &format!("shared:{name}"), text.as_bytes())?;
+            }
+        }
+        put_meta(
+            &self.conn,
+            &format!("shared_version:{name}"),
+            doc.version.to_string().as_bytes(),
+        )
+    }
+
+    fn cursor(&mut self) -> Result<u64> {
+        self.sync_cursor()
+    }
+
+    fn set_cursor(&mut self, cursor: u64) -> Result<()> {
+        self.set_sync_cursor(cursor)
+    }
+
+    fn next_counter(&mut self) -> Result<u64> {
+        self.next_sync_counter()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.is_interrupted()
+    }
+}

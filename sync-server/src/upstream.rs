@@ -1,0 +1,251 @@
+//! A township server's sync with its district: the tablet's client code
+//! ([`agent_core::sync::client::sync_with`]) over the township's store as a [`Replica`].
+//!
+//! - Up: each ticket's change-log rows that did not come from the district, after what the
+//!   district acknowledged (`upstream.seq`), concatenated; plus the township's own directory
+//!   part when it changed.
+//! - Down: the district's changes are merged into the township's documents and logged with
+//!   origin `parent`, so the township's tablets page through them like any other change.
+//!
+//! Every method locks the store for one short step; the network round trip holds no lock,
+//! so tablets and staff are served while the district link is slow.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::params;
+
+use agent_core::doc::TicketDoc;
+use agent_core::domain::number::TicketNumber;
+use agent_core::sync::client::{sync_with, Replica, SyncReport, Upload};
+use agent_core::sync::shared::SharedName;
+use agent_core::sync::wire::{DocChanges, Peer, SharedDoc};
+
+use crate::error::Error;
+use crate::store::{get_meta, insert_change, load_doc, put_meta, put_shared, save_doc, ServerStore};
+
+/// Change-log origin of what came from the district.
+pub const PARENT_ORIGIN: &str = "parent";
+
+/// The township's store seen from its district.
+pub struct Upstream {
+    store: Arc<Mutex<ServerStore>>,
+    township: String,
+}
+
+impl Upstream {
+    pub fn new(store: Arc<Mutex<ServerStore>>, township: String) -> Self {
+        Upstream { store, township }
+    }
+
+    /// One sync with the district at `parent_url`.
+    pub fn sync(&mut self, parent_url: &str) -> agent_core::Result<SyncReport> {
+        sync_with(self, parent_url, &mut |_| {})
+    }
+
+    fn lock(&self) -> agent_core::Result<MutexGuard<'_, ServerStore>> {
+        self.store
+            .lock()
+            .map_err(|_| agent_core::Error::Sync("store lock poisoned".into()))
+    }
+
+    fn meta_u64(store: &ServerStore, key: &str) -> agent_core::Result<u64> {
+        Ok(get_meta(store.conn(), key)
+            .map_err(core)?
+            .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
+            .unwrap_or(0))
+    }
+}
+
+/// The client code speaks agent-core's error; the server's is carried as text.
+fn core(e: Error) -> agent_core::Error {
+    match e {
+        Error::Core(e) => *e,
+        other => agent_core::Error::Sync(other.to_string()),
+    }
+}
+
+impl Replica for Upstream {
+    /// The change-log position the upload reached.
+    type Mark = i64;
+
+    fn peer(&self) -> agent_core::Result<Peer> {
+        Ok(Peer::Township {
+            code: self.township.clone(),
+        })
+    }
+
+    fn outbox(&mut self, max_bytes: usize) -> agent_core::Result<Vec<Upload<i64>>> {
+        let store = self.lock()?;
+        let floor = i64::try_from(Self::meta_u64(&store, "upstream_floor")?).unwrap_or(0);
+        let conn = store.conn();
+        let mut stmt = conn.prepare(
+            "SELECT c.seq, c.ticket, c.bytes FROM changes c
+             LEFT JOIN upstream u ON u.ticket = c.ticket
+             WHERE c.seq > ?1 AND c.point > 0 AND c.origin <> ?2 AND c.seq > COALESCE(u.seq, 0)
+             ORDER BY c.seq",
+        )?;
+        let mut rows = stmt.query(params![floor, PARENT_ORIGIN])?;
+        let mut out: Vec<Upload<i64>> = Vec::new();
+        let mut slot: HashMap<String, usize> = HashMap::new();
+        let mut total = 0usize;
+        let mut lowest: Option<i64> = None;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let ticket: String = row.get(1)?;
+            let bytes: Vec<u8> = row.get(2)?;
+            lowest = Some(lowest.map_or(seq, |l| l.min(seq)));
+            match slot.get(&ticket) {
+                Some(&i) => {
+                    if let Some(up) = out.get_mut(i) {
+                        up.changes.bytes.extend_from_slice(&bytes);
+                        up.mark = seq;
+                        total = total.saturating_add(bytes.len());
+                    }
+                }
+                None if total < max_bytes || out.is_empty() => {
+                    total = total.saturating_add(bytes.len());
+                    slot.insert(ticket.clone(), out.len());
+                    out.push(Upload {
+                        changes: DocChanges { ticket, bytes },
+                        mark: seq,
+                    });
+                }
+                // Full: later rows of tickets already in the page still join them above.
+                None => {}
+            }
+        }
+        drop(rows);
+        drop(stmt);
+        // Everything below the lowest row still waiting has been acknowledged: scan from
+        // there next time.
+        let next_floor = match lowest {
+            Some(l) => l - 1,
+            None => conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                r.get::<_, i64>(0)
+            })?,
+        };
+        if next_floor > floor {
+            put_meta(conn, "upstream_floor", next_floor.to_string().as_bytes()).map_err(core)?;
+        }
+        Ok(out)
+    }
+
+    fn acknowledge(&mut self, upload: &Upload<i64>, refused: Option<&str>) -> agent_core::Result<()> {
+        if let Some(reason) = refused {
+            tracing::warn!(ticket = %upload.changes.ticket, %reason, "district refused a ticket");
+        }
+        let store = self.lock()?;
+        store.conn().execute(
+            "INSERT INTO upstream (ticket, seq, refused) VALUES (?1, ?2, ?3)
+             ON CONFLICT (ticket) DO UPDATE SET seq = excluded.seq, refused = excluded.refused",
+            params![upload.changes.ticket, upload.mark, refused],
+        )?;
+        Ok(())
+    }
+
+    fn shared_outbox(&mut self) -> agent_core::Result<Vec<SharedDoc>> {
+        let store = self.lock()?;
+        let name = SharedName::TownshipDirectory(self.township.clone());
+        let sent = Self::meta_u64(&store, &format!("upstream_shared:{name}"))?;
+        Ok(store
+            .shared(&name)
+            .map_err(core)?
+            .filter(|d| d.version > sent)
+            .into_iter()
+            .collect())
+    }
+
+    fn shared_sent(&mut self, docs: &[SharedDoc]) -> agent_core::Result<()> {
+        let store = self.lock()?;
+        for doc in docs {
+            put_meta(
+                store.conn(),
+                &format!("upstream_shared:{}", doc.name),
+                doc.version.to_string().as_bytes(),
+            )
+            .map_err(core)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, changes: &DocChanges) -> agent_core::Result<()> {
+        let number = TicketNumber::parse(&changes.ticket)?;
+        let mut store = self.lock()?;
+        let directory = store.directory().map_err(core)?;
+        if directory.township_of(number.point()) != Some(self.township.as_str()) {
+            return Err(agent_core::Error::Sync(format!(
+                "district sent ticket {number} of another township"
+            )));
+        }
+        let actor = store.actor().clone();
+        let tx = store.begin().map_err(core)?;
+        let (mut doc, before) = match load_doc(&tx, number.as_str()).map_err(core)? {
+            Some(stored) => {
+                let mut doc = TicketDoc::load(&stored, &actor)?;
+                let before = doc.heads();
+                doc.apply_remote(&changes.bytes)?;
+                (doc, before)
+            }
+            None => (TicketDoc::load(&changes.bytes, &actor)?, Vec::new()),
+        };
+        let ticket = doc.read()?;
+        if ticket.number != number {
+            return Err(agent_core::Error::Sync(format!(
+                "district sent other data under ticket {number}"
+            )));
+        }
+        let new = doc.changes_since(&before);
+        if !new.is_empty() {
+            insert_change(&tx, number.as_str(), ticket.point, &self.township, PARENT_ORIGIN, &new)
+                .map_err(core)?;
+            save_doc(&tx, number.as_str(), ticket.point, &doc.save(true)).map_err(core)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn apply_shared(&mut self, doc: &SharedDoc) -> agent_core::Result<()> {
+        let Some(name) = SharedName::parse(&doc.name) else {
+            return Err(agent_core::Error::Sync(format!(
+                "unknown shared document {}",
+                doc.name
+            )));
+        };
+        // The township owns its own part: the district's copy never replaces it.
+        if name == SharedName::TownshipDirectory(self.township.clone()) {
+            return Ok(());
+        }
+        let mut store = self.lock()?;
+        let tx = store.begin().map_err(core)?;
+        put_shared(&tx, &name, doc, PARENT_ORIGIN).map_err(core)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn cursor(&mut self) -> agent_core::Result<u64> {
+        Self::meta_u64(&*self.lock()?, "upstream_cursor")
+    }
+
+    fn set_cursor(&mut self, cursor: u64) -> agent_core::Result<()> {
+        let store = self.lock()?;
+        put_meta(store.conn(), "upstream_cursor", cursor.to_string().as_bytes()).map_err(core)
+    }
+
+    fn next_counter(&mut self) -> agent_core::Result<u64> {
+        let mut store = self.lock()?;
+        let tx = store.begin().map_err(core)?;
+        let n = get_meta(&tx, "upstream_counter")
+            .map_err(core)?
+            .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
+            .unwrap_or(0)
+            .saturating_add(1);
+        put_meta(&tx, "upstream_counter", n.to_string().as_bytes()).map_err(core)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn cancelled(&self) -> bool {
+        false
+    }
+}

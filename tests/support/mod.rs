@@ -1,0 +1,255 @@
+//! Real server processes for the multi-process tests: the `sync-server` binary cargo built
+//! beside the test, on loopback port 0, with temporary data directories. Readiness is the
+//! "listening on" line on the server's stdout; nothing sleeps. Shared by the root package's
+//! tests and sync-server's (included with `#[path]`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Stdio};
+
+use agent_core::crypto::StoreKey;
+use agent_core::demo;
+use agent_core::domain::number::TicketNumber;
+use agent_core::store::{system_clock, Store, StoreOptions};
+use serde_json::{json, Value};
+
+/// The demo townships' codes (agent_core::demo::district_directory): points 101–106 belong
+/// to the first, 201–202 to the second.
+pub const TOWNSHIP_A: &str = "431023101";
+pub const TOWNSHIP_B: &str = "431023102";
+
+/// The sync-server binary cargo built next to this test (target/<profile>/sync-server).
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join("sync-server");
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo test --workspace` (or `cargo build -p sync-server` first)",
+        path.display()
+    );
+    path
+}
+
+/// Run a `sync-server` subcommand on a data directory; panics with its stderr on failure.
+pub fn cli(args: &[&str], data: &Path) -> String {
+    let out = Command::new(server_binary())
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sync-server {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running server process.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data: PathBuf,
+    /// The server's stderr, when started with [`serve_with`] and `capture_stderr`.
+    pub stderr: Option<BufReader<ChildStderr>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// SIGKILL the process and wait for it.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Read stderr until a line containing `needle` (the server must have been started with
+    /// stderr captured). Returns false when stderr ends first.
+    pub fn wait_for_stderr(&mut self, needle: &str) -> bool {
+        let err = self.stderr.as_mut().expect("stderr not captured");
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match err.read_line(&mut line) {
+                Ok(0) | Err(_) => return false,
+                Ok(_) if line.contains(needle) => return true,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// Start `serve` on an initialised data directory, with extra environment variables.
+pub fn serve_with(data: &Path, env: &[(&str, &str)], capture_stderr: bool) -> Server {
+    let mut cmd = Command::new(server_binary());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(if capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
+        .to_owned();
+    let stderr = child.stderr.take().map(BufReader::new);
+    Server {
+        child,
+        url,
+        data: data.to_owned(),
+        stderr,
+    }
+}
+
+pub fn serve(data: &Path) -> Server {
+    serve_with(data, &[], false)
+}
+
+/// Initialise a district data directory with the demo directory.
+pub fn init_district(data: &Path) {
+    cli(
+        &[
+            "init",
+            "--role",
+            "district",
+            "--name",
+            "示范县",
+            "--server-id",
+            "srv-county",
+        ],
+        data,
+    );
+    let file = data.join("directory.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(&demo::district_directory()).unwrap(),
+    )
+    .unwrap();
+    cli(&["import-directory", file.to_str().unwrap()], data);
+}
+
+/// Initialise a township data directory under the district at `parent`.
+pub fn init_township(data: &Path, code: &str, parent: &str) {
+    cli(
+        &[
+            "init",
+            "--role",
+            "township",
+            "--name",
+            if code == TOWNSHIP_A { "柏林镇" } else { "龙潭镇" },
+            "--server-id",
+            &format!("srv-{code}"),
+            "--township",
+            code,
+            "--parent",
+            parent,
+        ],
+        data,
+    );
+}
+
+/// A district and one township (code [`TOWNSHIP_A`]) that has synced the directory down.
+pub fn district_and_township(dir: &Path) -> (Server, Server) {
+    let district_data = dir.join("district");
+    init_district(&district_data);
+    let district = serve(&district_data);
+    let township = start_township(dir, TOWNSHIP_A, &district.url);
+    (district, township)
+}
+
+/// Start a township under `parent` and sync it once so it holds the directory.
+pub fn start_township(dir: &Path, code: &str, parent: &str) -> Server {
+    let data = dir.join(format!("township-{code}"));
+    init_township(&data, code, parent);
+    let server = serve(&data);
+    sync_upward(&server);
+    server
+}
+
+/// Ask a township to sync with its district now; returns the report.
+pub fn sync_upward(township: &Server) -> Value {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/upstream/sync", township.url))
+        .header("X-Daiban-Staff", "admin-li")
+        .header("X-Daiban-Role", "township")
+        .send()
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().unwrap();
+    assert!(status.is_success(), "upstream sync: {status} {body}");
+    body
+}
+
+/// A tablet store of `point` (device 1) with the system clock.
+pub fn tablet(dir: &Path, point: u32, device: u32) -> Store {
+    let mut o = StoreOptions::new(
+        StoreKey::from_bytes(&[(point as u8) ^ (device as u8).wrapping_mul(31); 32]).unwrap(),
+        point,
+        device,
+        format!("agent-{point}-{device}"),
+    );
+    o.clock = system_clock();
+    Store::open(dir.join(format!("tablet-{point}-{device}.db")), o).unwrap()
+}
+
+/// POST a staff event; `role` is `township` or `window`. Returns (status, body).
+pub fn staff_event(
+    server: &Server,
+    role: &str,
+    number: &TicketNumber,
+    kind: &str,
+    payload: Value,
+) -> (u16, Value) {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/tickets/{}/events", server.url, number))
+        .header("X-Daiban-Staff", format!("{role}-clerk"))
+        .header("X-Daiban-Role", role)
+        .json(&json!({ "kind": kind, "note": "", "payload": payload }))
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// Like [`staff_event`], asserting success.
+pub fn staff_ok(server: &Server, role: &str, number: &TicketNumber, kind: &str, payload: Value) {
+    let (status, body) = staff_event(server, role, number, kind, payload);
+    assert_eq!(status, 200, "{kind}: {body}");
+}
+
+/// The ticket's view on a server (GET /api/tickets/{n}), or `None` when it is not there.
+pub fn server_view(server: &Server, role: &str, number: &TicketNumber) -> Option<Value> {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}/api/tickets/{}", server.url, number))
+        .header("X-Daiban-Staff", format!("{role}-clerk"))
+        .header("X-Daiban-Role", role)
+        .send()
+        .unwrap();
+    (resp.status().as_u16() == 200).then(|| resp.json().unwrap())
+}
+
+/// The status on a server, "" when absent.
+pub fn server_status(server: &Server, role: &str, number: &TicketNumber) -> String {
+    server_view(server, role, number)
+        .and_then(|v| v["life"]["status"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
