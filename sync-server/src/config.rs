@@ -40,13 +40,17 @@ pub struct Config {
     /// The parent district's base URL (townships only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
-    /// Seconds between scheduled syncs with the district (it also syncs soon after changes).
+    /// Seconds between scheduled syncs with the district; it also syncs soon after changes.
+    /// 0: only when asked (`POST /api/upstream/sync`), for tests and metered links.
     #[serde(default = "default_interval")]
     pub sync_interval_secs: u64,
 }
 
+/// The default `sync_interval_secs`.
+pub const DEFAULT_INTERVAL: u64 = 300;
+
 fn default_interval() -> u64 {
-    300
+    DEFAULT_INTERVAL
 }
 
 impl Config {

@@ -96,7 +96,8 @@ impl AppState {
         Ok(report)
     }
 
-    /// Sync with the district every `every`, and shortly after local changes.
+    /// Sync with the district every `every`, and shortly after local changes. Without this
+    /// loop running (interval 0) nudges wait unheard and syncs happen only when asked.
     pub async fn sync_upward_forever(self, every: Duration) {
         let Some(parent) = self.parent.clone() else {
             return;

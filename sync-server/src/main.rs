@@ -22,7 +22,7 @@ use agent_core::domain::calendar::Calendar;
 use agent_core::domain::catalog::Catalog;
 use agent_core::domain::directory::DirectoryPart;
 use agent_core::sync::shared::SharedName;
-use sync_server::config::{Config, ServerRole, DEFAULT_LISTEN};
+use sync_server::config::{Config, ServerRole, DEFAULT_INTERVAL, DEFAULT_LISTEN};
 use sync_server::http::{app, AppState};
 use sync_server::store::{self, ServerStore};
 use sync_server::sync::ServerInfo;
@@ -59,6 +59,9 @@ enum Cmd {
         /// Parent district's base URL (townships).
         #[arg(long)]
         parent: Option<String>,
+        /// Seconds between scheduled syncs with the district (0: only when asked).
+        #[arg(long, default_value_t = DEFAULT_INTERVAL)]
+        sync_interval: u64,
     },
     /// Serve the sync and staff APIs. Prints `listening on http://ADDR` once bound.
     Serve {
@@ -144,6 +147,7 @@ fn run(cli: Cli) -> Result<()> {
             server_id,
             township,
             parent,
+            sync_interval,
         } => {
             let server_id =
                 server_id.unwrap_or_else(|| format!("srv-{}", sync_server::random_hex(8)));
@@ -154,7 +158,7 @@ fn run(cli: Cli) -> Result<()> {
                 listen: DEFAULT_LISTEN.into(),
                 township,
                 parent,
-                sync_interval_secs: 300,
+                sync_interval_secs: sync_interval,
             };
             config.create(&data)?;
             ServerStore::open(Config::db_path(&data))?;
@@ -274,10 +278,14 @@ fn serve(data: &Path, listen: Option<String>) -> Result<()> {
             source: e,
         })?;
         tracing::info!(role = ?config.role, name = %config.name, %bound, "serving");
-        if let Some(parent) = &config.parent {
-            let every = std::time::Duration::from_secs(config.sync_interval_secs.max(5));
-            tracing::info!(%parent, "syncing with the district");
-            tokio::spawn(state.clone().sync_upward_forever(every));
+        match (&config.parent, config.sync_interval_secs) {
+            (Some(parent), 0) => tracing::info!(%parent, "syncing with the district when asked"),
+            (Some(parent), secs) => {
+                tracing::info!(%parent, secs, "syncing with the district");
+                let every = std::time::Duration::from_secs(secs.max(5));
+                tokio::spawn(state.clone().sync_upward_forever(every));
+            }
+            (None, _) => {}
         }
         // The one line on stdout: tests and scripts wait for it.
         let mut out = std::io::stdout().lock();

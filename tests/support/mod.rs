@@ -48,6 +48,23 @@ pub fn cli(args: &[&str], data: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Run a `sync-server` subcommand that must fail; returns its stderr (the message shown).
+pub fn cli_refused(args: &[&str], data: &Path) -> String {
+    let out = Command::new(server_binary())
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "sync-server {args:?} should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
 /// A running server process.
 pub struct Server {
     pub child: Child,
@@ -87,10 +104,16 @@ impl Server {
     }
 }
 
-/// Start `serve` on an initialised data directory, with extra environment variables.
-pub fn serve_with(data: &Path, env: &[(&str, &str)], capture_stderr: bool) -> Server {
+/// Start `serve` on an initialised data directory at `listen` (e.g. `127.0.0.1:0`), with
+/// extra environment variables.
+pub fn serve_with(
+    data: &Path,
+    listen: &str,
+    env: &[(&str, &str)],
+    capture_stderr: bool,
+) -> Server {
     let mut cmd = Command::new(server_binary());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+    cmd.args(["serve", "--listen", listen, "--data"])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(if capture_stderr {
@@ -121,7 +144,14 @@ pub fn serve_with(data: &Path, env: &[(&str, &str)], capture_stderr: bool) -> Se
 }
 
 pub fn serve(data: &Path) -> Server {
-    serve_with(data, &[], false)
+    serve_with(data, "127.0.0.1:0", &[], false)
+}
+
+impl Server {
+    /// `host:port` this server listens on.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
 }
 
 /// Initialise a district data directory with the demo directory.
@@ -147,7 +177,8 @@ pub fn init_district(data: &Path) {
     cli(&["import-directory", file.to_str().unwrap()], data);
 }
 
-/// Initialise a township data directory under the district at `parent`.
+/// Initialise a township data directory under the district at `parent`. It syncs upward
+/// only when asked ([`sync_upward`]), so tests decide when.
 pub fn init_township(data: &Path, code: &str, parent: &str) {
     cli(
         &[
@@ -162,6 +193,8 @@ pub fn init_township(data: &Path, code: &str, parent: &str) {
             code,
             "--parent",
             parent,
+            "--sync-interval",
+            "0",
         ],
         data,
     );
