@@ -106,12 +106,7 @@ impl Server {
 
 /// Start `serve` on an initialised data directory at `listen` (e.g. `127.0.0.1:0`), with
 /// extra environment variables.
-pub fn serve_with(
-    data: &Path,
-    listen: &str,
-    env: &[(&str, &str)],
-    capture_stderr: bool,
-) -> Server {
+pub fn serve_with(data: &Path, listen: &str, env: &[(&str, &str)], capture_stderr: bool) -> Server {
     let mut cmd = Command::new(server_binary());
     cmd.args(["serve", "--listen", listen, "--data"])
         .arg(data)
@@ -186,7 +181,11 @@ pub fn init_township(data: &Path, code: &str, parent: &str) {
             "--role",
             "township",
             "--name",
-            if code == TOWNSHIP_A { "柏林镇" } else { "龙潭镇" },
+            if code == TOWNSHIP_A {
+                "柏林镇"
+            } else {
+                "龙潭镇"
+            },
             "--server-id",
             &format!("srv-{code}"),
             "--township",
@@ -285,4 +284,82 @@ pub fn server_status(server: &Server, role: &str, number: &TicketNumber) -> Stri
     server_view(server, role, number)
         .and_then(|v| v["life"]["status"].as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// A TCP relay in front of a server that drops links: while `drop_percent` is above 0, each
+/// connection is cut, with that chance, when the server's response starts — after the server
+/// did the work, before the client got the answer. Runs until the test ends.
+pub struct FlakyProxy {
+    pub url: String,
+    pub drop_percent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// Connections cut so far.
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl FlakyProxy {
+    pub fn start(target: &str, drop_percent: u32, seed: u64) -> FlakyProxy {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+        use std::sync::Arc;
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = target.trim_start_matches("http://").to_owned();
+        let percent = Arc::new(AtomicU32::new(drop_percent));
+        let dropped = Arc::new(AtomicU32::new(0));
+        let rng = Arc::new(AtomicU64::new(seed | 1));
+        let (p, d) = (percent.clone(), dropped.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                // xorshift: one roll per connection.
+                let mut x = rng.load(Ordering::Relaxed);
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                rng.store(x, Ordering::Relaxed);
+                let cut = (x % 100) < u64::from(p.load(Ordering::Relaxed));
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                    let _ = s_write.shutdown(Shutdown::Write);
+                });
+                let d = d.clone();
+                std::thread::spawn(move || {
+                    let (mut s_read, mut c_write) = (server, client);
+                    let mut buf = [0u8; 16 << 10];
+                    loop {
+                        let n = match s_read.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if cut {
+                            d.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        if c_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_write.shutdown(Shutdown::Both);
+                    let _ = s_read.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        FlakyProxy {
+            url,
+            drop_percent: percent,
+            dropped,
+        }
+    }
+
+    pub fn set_drop_percent(&self, percent: u32) {
+        self.drop_percent
+            .store(percent, std::sync::atomic::Ordering::Relaxed);
+    }
 }
