@@ -1,4 +1,5 @@
-//! README's main job: the scripted village day runs and tells the story it should.
+//! The README's main job (the three-level demo) and the scripted offline village day run
+//! and tell the stories they should.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -55,4 +56,49 @@ fn village_day_runs_and_reports_the_day() {
     let name = name_line.trim_start_matches("申 请 人：").trim();
     assert!(!name.is_empty());
     assert!(!db.windows(name.len()).any(|w| w == name.as_bytes()));
+}
+
+/// README's main job: the three levels on loopback tell the whole story and agree.
+#[test]
+fn three_level_demo_runs_and_every_level_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(example("demo"))
+        .arg(dir.path().join("demo"))
+        .arg("--exit")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "区县服务器（示范县）  http://127.0.0.1:",
+        "乡镇服务器（柏林镇）  http://127.0.0.1:",
+        "同步 平板 → 乡镇：上传 3 件",
+        "已转窗口办理",
+        "窗口  → 已办结",
+        "为民服务全程代理承办单",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("== 三级状态一致"))
+        .skip(2)
+        .take(3)
+        .collect();
+    assert_eq!(table.len(), 3, "{stdout}");
+    for row in table {
+        assert!(row.contains("  一致  "), "levels disagree: {row}");
+    }
+    assert_eq!(stdout.matches("已送达 / 已送达 / 已送达").count(), 2, "{stdout}");
+    // A non-empty directory is refused rather than mixed into.
+    let again = Command::new(example("demo"))
+        .arg(dir.path().join("demo"))
+        .arg("--exit")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
 }

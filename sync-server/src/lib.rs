@@ -1,5 +1,6 @@
 //! Daiban's township / district server.
 //!
+//! - [`admin`]: init, imports and serve, shared by the CLI and the in-process demo.
 //! - [`config`]: `daiban.toml` in the data directory (role, name, server id, listen address).
 //! - [`store`]: one SQLite file: full Automerge documents, the change log clients page through
 //!   with a cursor, and each device's last request for idempotent retries.
@@ -12,6 +13,7 @@
 //!
 //! See docs/SYNC.md for the protocol.
 
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod fault;

@@ -18,14 +18,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use agent_core::domain::calendar::Calendar;
-use agent_core::domain::catalog::Catalog;
-use agent_core::domain::directory::DirectoryPart;
-use agent_core::sync::shared::SharedName;
+use sync_server::admin;
 use sync_server::config::{Config, ServerRole, DEFAULT_INTERVAL, DEFAULT_LISTEN};
-use sync_server::http::{app, AppState};
-use sync_server::store::{self, ServerStore};
-use sync_server::sync::ServerInfo;
+use sync_server::store;
 use sync_server::{Error, Result};
 
 #[derive(Parser)]
@@ -160,24 +155,13 @@ fn run(cli: Cli) -> Result<()> {
                 parent,
                 sync_interval_secs: sync_interval,
             };
-            config.create(&data)?;
-            ServerStore::open(Config::db_path(&data))?;
+            admin::init(&data, &config)?;
             println!("initialised {}", data.display());
             Ok(())
         }
         Cmd::Serve { data, listen } => serve(&data, listen),
         Cmd::ImportDirectory { data, file } => {
-            let text = read(&file)?;
-            let config = Config::load(&data)?;
-            let mut store = ServerStore::open(Config::db_path(&data))?;
-            let township = config.township.as_deref();
-            let part = DirectoryPart::from_json(&text, township, &store.directory()?)
-                .map_err(|e| Error::BadRequest(e.to_string()))?;
-            let name = match township {
-                Some(code) => SharedName::TownshipDirectory(code.to_owned()),
-                None => SharedName::Directory,
-            };
-            let version = store.publish(&name, text.as_bytes())?;
+            let (version, part) = admin::import_directory(&data, &read(&file)?)?;
             println!(
                 "directory imported (version {version}): {} townships, {} points, {} devices, {} revoked",
                 part.townships.len(),
@@ -188,9 +172,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::ImportCalendar { data, file } => {
-            let text = read(&file)?;
-            let calendar = Calendar::parse_csv(&text).map_err(agent_core::Error::from)?;
-            let version = district(&data)?.publish(&SharedName::Calendar, text.as_bytes())?;
+            let (version, calendar) = admin::import_calendar(&data, &read(&file)?)?;
             println!(
                 "calendar imported (version {version}): years {:?}",
                 calendar.years()
@@ -198,9 +180,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::ImportCatalog { data, file } => {
-            let text = read(&file)?;
-            let catalog = Catalog::from_json(&text).map_err(agent_core::Error::from)?;
-            let version = district(&data)?.publish(&SharedName::Catalog, text.as_bytes())?;
+            let (version, catalog) = admin::import_catalog(&data, &read(&file)?)?;
             println!(
                 "catalog {} imported (version {version}): {} items",
                 catalog.version,
@@ -209,7 +189,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Backup { data, to } => {
-            open(&data)?.backup_to(&to)?;
+            admin::open(&data)?.1.backup_to(&to)?;
             println!("backed up to {}", to.display());
             Ok(())
         }
@@ -233,70 +213,26 @@ fn read(file: &Path) -> Result<String> {
     })
 }
 
-/// Open an initialised data directory's store.
-fn open(data: &Path) -> Result<ServerStore> {
-    Config::load(data)?;
-    ServerStore::open(Config::db_path(data))
-}
-
-/// Open a district's store: catalog and calendar are edited only there.
-fn district(data: &Path) -> Result<ServerStore> {
-    if Config::load(data)?.role != ServerRole::District {
-        return Err(Error::BadRequest(
-            "the catalog and the calendar are kept by the district: import them on the district server; they reach the townships at their next sync".into(),
-        ));
-    }
-    ServerStore::open(Config::db_path(data))
-}
-
 fn serve(data: &Path, listen: Option<String>) -> Result<()> {
-    let config = Config::load(data)?;
-    let store = ServerStore::open(Config::db_path(data))?;
-    let addr = listen.unwrap_or_else(|| config.listen.clone());
-    let state = AppState::new(
-        store,
-        ServerInfo {
-            role: config.role,
-            server_id: config.server_id.clone(),
-            township: config.township.clone(),
-        },
-    )
-    .with_parent(config.parent.clone());
+    let addr = listen.unwrap_or(Config::load(data)?.listen);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| Error::Io {
-                path: PathBuf::from(&addr),
-                source: e,
-            })?;
-        let bound = listener.local_addr().map_err(|e| Error::Io {
+        let io = |e| Error::Io {
             path: PathBuf::from(&addr),
             source: e,
-        })?;
-        tracing::info!(role = ?config.role, name = %config.name, %bound, "serving");
-        match (&config.parent, config.sync_interval_secs) {
-            (Some(parent), 0) => tracing::info!(%parent, "syncing with the district when asked"),
-            (Some(parent), secs) => {
-                tracing::info!(%parent, secs, "syncing with the district");
-                let every = std::time::Duration::from_secs(secs.max(5));
-                tokio::spawn(state.clone().sync_upward_forever(every));
-            }
-            (None, _) => {}
-        }
+        };
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(io)?;
+        let bound = listener.local_addr().map_err(io)?;
         // The one line on stdout: tests and scripts wait for it.
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{bound}")
             .and_then(|_| out.flush())
             .map_err(|e| Error::Internal(format!("stdout: {e}")))?;
         drop(out);
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| Error::Internal(format!("server: {e}")))
+        admin::serve(data, listener, shutdown()).await
     })
 }
 

@@ -254,11 +254,13 @@ fn ingest(
         .filter(|e| !known.contains(&e.id))
         .find(|e| !scope.may_bring(e.role) || !may_append(e.role, e.kind))
     {
-        return Ok(Some(format!(
-            "{}不能记录“{}”",
-            e.role.label(),
-            e.kind.label()
-        )));
+        // Said of who brought it: a tablet's agent cannot record a township's event (the
+        // township can), a township relays only what its role table allows.
+        let who = match scope.peer {
+            Peer::Device { .. } => Role::Agent,
+            Peer::Township { .. } => e.role,
+        };
+        return Ok(Some(format!("{}不能记录“{}”", who.label(), e.kind.label())));
     }
     let new = doc.changes_since(&before);
     if !new.is_empty() {

@@ -34,7 +34,7 @@ use crate::domain::ticket::{FormWarning, MaterialState, NewTicket, Ticket, Ticke
 use crate::error::{Error, Result};
 
 pub use index::{Light, Order, Page, Query, TicketSummary};
-pub use outbox::Outgoing;
+pub use outbox::{LastSync, Outgoing, Refusal, SyncOutcome, SyncStatus, MAX_REFUSALS_LISTED};
 
 /// Incremental chunks kept before a document is rewritten as one full save.
 pub const COMPACT_AFTER: i64 = 16;
@@ -487,8 +487,11 @@ impl Store {
         }
     }
 
-    /// Start a cancellable call: forget cancels aimed at earlier calls.
-    pub(crate) fn reset_interrupt(&self) {
+    /// Start a cancellable call: forget cancels aimed at earlier calls. Cancellable calls
+    /// do this themselves; a host that drives one in steps (sync through a
+    /// [`crate::sync::client::Replica`] that locks the store per step) calls it once, before
+    /// the first step.
+    pub fn reset_interrupt(&self) {
         self.interrupted.store(false, Ordering::SeqCst);
     }
 

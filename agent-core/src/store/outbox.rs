@@ -3,12 +3,65 @@
 //! batched, compressed round trip) builds on these; see docs/SYNC.md.
 
 use automerge::ChangeHash;
+use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
 
 use super::{begin, get_meta, index, load_doc, put_meta, save_changes, Merged, Store};
 use crate::doc::{decode_heads, encode_heads};
 use crate::domain::number::TicketNumber;
 use crate::error::{Error, Result};
+use crate::sync::client::SyncReport;
+
+/// How many refused tickets [`Store::sync_status`] lists (the counts cover all of them).
+pub const MAX_REFUSALS_LISTED: u32 = 50;
+
+/// Where this device stands with its township server, for the host's sync screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    /// Tickets with changes waiting to upload.
+    pub pending: u64,
+    /// Tickets the server refused (they wait until the agent changes them).
+    pub refused: u64,
+    /// Tickets the server holds as they are here.
+    pub synced: u64,
+    /// The first [`MAX_REFUSALS_LISTED`] refused tickets, oldest first, with the reason.
+    pub refusals: Vec<Refusal>,
+    /// The server's change sequence this device has seen (0 before the first sync).
+    pub cursor: u64,
+    /// The last sync recorded with [`Store::record_sync`], if any.
+    pub last_sync: Option<LastSync>,
+}
+
+/// A ticket the server refused, and the server's reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub number: String,
+    pub reason: String,
+}
+
+/// How a sync ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutcome {
+    Ok,
+    /// The host cancelled it.
+    Interrupted,
+    /// No link, or the server refused the request.
+    Failed,
+}
+
+/// The last sync as the host recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSync {
+    /// When it ended, by the store's clock.
+    pub at: DateTime<FixedOffset>,
+    pub outcome: SyncOutcome,
+    /// What it exchanged (for a sync that did not finish: the round trips that completed).
+    pub report: SyncReport,
+    /// Why it did not finish, as shown to the agent; `None` on success.
+    pub message: Option<String>,
+}
 
 /// One ticket's changes on their way to the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +207,76 @@ impl Store {
 
     pub fn set_sync_cursor(&mut self, cursor: u64) -> Result<()> {
         put_meta(&self.conn, "sync_cursor", cursor.to_string().as_bytes())
+    }
+
+    /// Counts of tickets by sync state, the refused ones with their reasons, the cursor and
+    /// the last recorded sync. Counts come from the index (`tickets.sync_state`); no
+    /// document is opened.
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let total = count(
+            self.conn
+                .query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))?,
+        );
+        let (mut pending, mut refused, mut unsynced) = (0u64, 0u64, 0u64);
+        // The partial index `tickets_unsynced` holds exactly these rows.
+        let mut stmt = self.conn.prepare(
+            "SELECT sync_state, COUNT(*) FROM tickets WHERE sync_state <> 'synced'
+             GROUP BY sync_state",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            let n = count(n);
+            unsynced += n;
+            match state.as_str() {
+                "pending" => pending = n,
+                "refused" => refused = n,
+                _ => {}
+            }
+        }
+        let refusals = self
+            .conn
+            .prepare(
+                "SELECT number, COALESCE(sync_reason, '') FROM tickets
+                 WHERE sync_state = 'refused' ORDER BY id LIMIT ?1",
+            )?
+            .query_map([MAX_REFUSALS_LISTED], |r| {
+                Ok(Refusal {
+                    number: r.get(0)?,
+                    reason: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        // A record this version cannot read is left out rather than failing the status.
+        let last_sync = get_meta(&self.conn, "last_sync")?
+            .and_then(|json| serde_json::from_slice::<LastSync>(&json).ok());
+        Ok(SyncStatus {
+            pending,
+            refused,
+            synced: total.saturating_sub(unsynced),
+            refusals,
+            cursor: self.sync_cursor()?,
+            last_sync,
+        })
+    }
+
+    /// Record how a sync ended (time by the store's clock), for [`Store::sync_status`].
+    /// `message` is what the agent was told; it must not carry personal data (it is stored
+    /// in clear).
+    pub fn record_sync(
+        &mut self,
+        outcome: SyncOutcome,
+        report: &SyncReport,
+        message: Option<&str>,
+    ) -> Result<()> {
+        let last = LastSync {
+            at: self.now(),
+            outcome,
+            report: report.clone(),
+            message: message.map(str::to_owned),
+        };
+        put_meta(&self.conn, "last_sync", &serde_json::to_vec(&last)?)
     }
 
     /// The next request counter: strictly increasing and stored before it is used, so a

@@ -56,7 +56,8 @@ pub trait Replica {
 }
 
 /// What one sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SyncReport {
     /// Round trips made.
     pub rounds: u32,

@@ -1,0 +1,295 @@
+//! README's main job: the three levels of the county on loopback, in one process.
+//!
+//! `cargo run --example demo [DIR] [--exit]` starts a district server (示范县) and a township
+//! server (柏林镇) on the embedded SQLite default, with the demo directory; a village tablet
+//! at 东坪村 registers tickets offline and syncs; the township handles one ticket itself and
+//! forwards one to a district window, which completes it; results come back down and are
+//! delivered. It prints what happened at each level and where the servers listen, then keeps
+//! serving until Ctrl-C (`--exit`: stop after the story). DIR (default: a temporary
+//! directory) must be new or empty.
+
+use std::path::{Path, PathBuf};
+
+use agent_core::crypto::StoreKey;
+use agent_core::demo;
+use agent_core::domain::event::{EventDraft, EventKind};
+use agent_core::domain::lifecycle::Status;
+use agent_core::domain::mask::mask_name;
+use agent_core::domain::number::TicketNumber;
+use agent_core::domain::receipt::receipt_text;
+use agent_core::store::{system_clock, Store, StoreOptions};
+use agent_core::sync::client::{sync_now, SyncReport};
+use serde_json::{json, Value};
+use sync_server::admin;
+use sync_server::config::{Config, ServerRole, DEFAULT_LISTEN};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const TOWNSHIP: &str = "431023101";
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let exit = args.iter().any(|a| a == "--exit");
+    let tmp = tempfile::tempdir()?;
+    let dir = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    if std::fs::read_dir(&dir)?.next().is_some() {
+        return Err(format!("{} 不是空目录：请换一个新目录", dir.display()).into());
+    }
+
+    // Both servers in this process, each on its own loopback port.
+    let runtime = tokio::runtime::Runtime::new()?;
+    let district_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let township_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let district = format!("http://{}", district_listener.local_addr()?);
+    let township = format!("http://{}", township_listener.local_addr()?);
+    let district_data = dir.join("district");
+    let township_data = dir.join("township");
+    setup(&district_data, &township_data, &district)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    for (data, listener) in [
+        (district_data, district_listener),
+        (township_data, township_listener),
+    ] {
+        let mut stopped = stopped.clone();
+        runtime.spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = admin::serve(&data, listener, shutdown).await {
+                eprintln!("server {}: {e}", data.display());
+            }
+        });
+    }
+    println!("== 启动服务器 ==");
+    println!("区县服务器（示范县）  {district}");
+    println!("乡镇服务器（柏林镇）  {township}");
+
+    story(&dir, &district, &township)?;
+
+    println!();
+    println!("数据目录：{}", dir.display());
+    if !exit {
+        println!("服务器仍在运行（同步接口 /v1/sync，办件接口 /api/tickets）。按 Ctrl-C 结束。");
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    }
+    let _ = stop.send(true);
+    Ok(())
+}
+
+/// A district with the demo directory, and 柏林镇 under it.
+fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<()> {
+    let config = |role, name: &str, township: Option<&str>, parent: Option<&str>| Config {
+        role,
+        name: name.into(),
+        server_id: format!("srv-{}", township.unwrap_or("county")),
+        listen: DEFAULT_LISTEN.into(),
+        township: township.map(str::to_owned),
+        parent: parent.map(str::to_owned),
+        sync_interval_secs: 0,
+    };
+    admin::init(
+        district_data,
+        &config(ServerRole::District, "示范县政务服务中心", None, None),
+    )?;
+    admin::import_directory(
+        district_data,
+        &serde_json::to_string(&demo::district_directory())?,
+    )?;
+    admin::init(
+        township_data,
+        &config(
+            ServerRole::Township,
+            "柏林镇便民服务中心",
+            Some(TOWNSHIP),
+            Some(district_url),
+        ),
+    )?;
+    Ok(())
+}
+
+fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
+    let staff = Staff::new();
+    // The township fetches the directory, so it knows its village points.
+    staff.sync_upward(township)?;
+
+    println!();
+    println!("== 东坪村代办点（离线）登记 ==");
+    let mut opts = StoreOptions::new(StoreKey::from_bytes(&[7u8; 32])?, 101, 1, "李秀英");
+    opts.clock = system_clock();
+    let mut tablet = Store::open(dir.join("village-101.db"), opts)?;
+    let mut rng = demo::Rng::new(2026);
+    let mut numbers: Vec<TicketNumber> = Vec::new();
+    // 失业证 (handled at the township), 独生子女证补办 (materials missing),
+    // 白酒零售许可证 (a district window's item).
+    for (i, code) in ["SB001", "WJ017", "SW005"].into_iter().enumerate() {
+        let item = tablet.catalog().item(code).ok_or("demo catalog lacks an item")?;
+        let form = demo::form(&mut rng, item, i, i != 1);
+        let reg = tablet.register(&form)?;
+        let t = &reg.view.ticket;
+        println!(
+            "登记 {}  {}  申请人 {}  {}",
+            t.number,
+            t.item.name,
+            mask_name(&t.applicant.name),
+            reg.view.life.status.label()
+        );
+        numbers.push(t.number.clone());
+    }
+    let (handled, supplement, forwarded) = (&numbers[0], &numbers[1], &numbers[2]);
+
+    println!();
+    println!("== 网络恢复：平板同步 ==");
+    report("平板 → 乡镇", &sync_now(&mut tablet, township)?);
+    for n in &numbers {
+        println!("{n}  {}（乡镇服务器时间为准）", tablet.get(n)?.life.status.label());
+    }
+
+    println!();
+    println!("== 柏林镇便民服务中心办理 ==");
+    staff.act(township, "township", handled, "accepted", json!({}))?;
+    staff.act(township, "township", handled, "handled", json!({}))?;
+    staff.act(
+        township,
+        "township",
+        handled,
+        "completed",
+        json!({ "outcome": "approved", "certificate_no": "SY2026-0101" }),
+    )?;
+    staff.act(township, "township", handled, "returned", json!({}))?;
+    let missing: Vec<String> = tablet
+        .get(supplement)?
+        .ticket
+        .materials
+        .iter()
+        .filter(|m| m.state == agent_core::domain::ticket::MaterialState::Missing)
+        .map(|m| m.name.clone())
+        .collect();
+    staff.act(
+        township,
+        "township",
+        supplement,
+        "supplement_requested",
+        json!({ "missing": missing }),
+    )?;
+    staff.act(township, "township", forwarded, "accepted", json!({}))?;
+    staff.act(
+        township,
+        "township",
+        forwarded,
+        "forwarded",
+        json!({ "window": "县市场监管局窗口" }),
+    )?;
+    report("乡镇 → 区县", &staff.sync_upward(township)?);
+
+    println!();
+    println!("== 区县政务服务中心窗口办结转办件 ==");
+    staff.act(
+        district,
+        "window",
+        forwarded,
+        "completed",
+        json!({ "outcome": "approved", "certificate_no": "JY2026-0088" }),
+    )?;
+    report("乡镇 ↔ 区县", &staff.sync_upward(township)?);
+    staff.act(township, "township", forwarded, "returned", json!({}))?;
+
+    println!();
+    println!("== 结果回到村里 ==");
+    report("平板 ↔ 乡镇", &sync_now(&mut tablet, township)?);
+    for n in [handled, forwarded] {
+        tablet.append(n, &EventDraft::new(EventKind::Delivered, "申请人本人签收"))?;
+    }
+    tablet.append(
+        supplement,
+        &EventDraft::new(EventKind::SupplementProvided, "申请人已补齐材料"),
+    )?;
+    report("平板 → 乡镇", &sync_now(&mut tablet, township)?);
+    report("乡镇 → 区县", &staff.sync_upward(township)?);
+
+    println!();
+    println!("== 三级状态一致 ==");
+    println!("办件编号      平板 / 乡镇 / 区县          办理期限");
+    for n in &numbers {
+        let v = tablet.get(n)?;
+        let t = v.life.status.label();
+        let w = staff.status(township, "township", n)?;
+        let d = staff.status(district, "window", n)?;
+        let same = if t == w && w == d { "一致" } else { "不一致！" };
+        let due = v.deadline.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
+        println!("{n}  {t} / {w} / {d}  {same}  {due}");
+    }
+    let noop = sync_now(&mut tablet, township)?;
+    println!(
+        "无变化时再同步：{} 次往返，共 {} 字节",
+        noop.rounds,
+        noop.bytes_up + noop.bytes_down
+    );
+
+    println!();
+    print!("{}", receipt_text(&tablet.get(forwarded)?));
+    Ok(())
+}
+
+/// The Chinese status label of a ticket view from the API.
+fn label(view: &Value) -> Res<&'static str> {
+    let status: Status = serde_json::from_value(view["life"]["status"].clone())?;
+    Ok(status.label())
+}
+
+fn report(link: &str, r: &SyncReport) {
+    println!(
+        "同步 {link}：上传 {} 件，收到 {} 件更新，{} 次往返，上行 {} 字节，下行 {} 字节",
+        r.uploaded, r.downloaded, r.rounds, r.bytes_up, r.bytes_down
+    );
+}
+
+/// Staff at the counters, through the servers' JSON API.
+struct Staff(reqwest::blocking::Client);
+
+impl Staff {
+    fn new() -> Self {
+        Staff(reqwest::blocking::Client::new())
+    }
+
+    fn request(&self, builder: reqwest::blocking::RequestBuilder, role: &str) -> Res<Value> {
+        let name = if role == "window" { "window-zhaomin" } else { "clerk-wangfang" };
+        let resp = builder
+            .header("X-Daiban-Staff", name)
+            .header("X-Daiban-Role", role)
+            .send()?;
+        let status = resp.status();
+        let body: Value = resp.json()?;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", body["error"]).into());
+        }
+        Ok(body)
+    }
+
+    fn act(&self, server: &str, role: &str, n: &TicketNumber, kind: &str, payload: Value) -> Res<()> {
+        let url = format!("{server}/api/tickets/{n}/events");
+        let body = json!({ "kind": kind, "note": "", "payload": payload });
+        let view = self.request(self.0.post(url).json(&body), role)?;
+        println!(
+            "{n}  {}  → {}",
+            if role == "window" { "窗口" } else { "乡镇" },
+            label(&view)?
+        );
+        Ok(())
+    }
+
+    fn status(&self, server: &str, role: &str, n: &TicketNumber) -> Res<&'static str> {
+        label(&self.request(self.0.get(format!("{server}/api/tickets/{n}")), role)?)
+    }
+
+    fn sync_upward(&self, township: &str) -> Res<SyncReport> {
+        let body = self.request(self.0.post(format!("{township}/api/upstream/sync")), "township")?;
+        Ok(serde_json::from_value(body)?)
+    }
+}
