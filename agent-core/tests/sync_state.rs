@@ -236,3 +236,72 @@ fn a_damaged_document_does_not_block_the_outbox() {
     );
     assert_eq!(store.quarantined().unwrap().len(), 1);
 }
+
+/// The sync screen's numbers come from the index: counts by state, the first refusals with
+/// their reasons, the cursor, and the last sync as recorded (with the store's clock).
+#[test]
+fn sync_status_counts_states_and_keeps_the_last_sync() {
+    use agent_core::store::{SyncOutcome, MAX_REFUSALS_LISTED};
+    use agent_core::sync::client::SyncReport;
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(at(2026, 3, 2, 9));
+    let mut store = open(&dir.path().join("t.db"), Some(key(1)), &clock);
+    let empty = store.sync_status().unwrap();
+    assert_eq!((empty.pending, empty.refused, empty.synced), (0, 0, 0));
+    assert_eq!((empty.cursor, empty.last_sync.clone()), (0, None));
+
+    let n = MAX_REFUSALS_LISTED as usize + 4;
+    let numbers: Vec<_> = demo::forms(12, n, &Catalog::demo())
+        .iter()
+        .map(|f| store.register(f).unwrap().view.ticket.number)
+        .collect();
+    let status = store.sync_status().unwrap();
+    assert_eq!((status.pending, status.refused, status.synced), (n as u64, 0, 0));
+    assert!(status.refusals.is_empty());
+
+    // Two stored, the rest refused; the list stops at MAX_REFUSALS_LISTED, oldest first.
+    let out = store.outbox(usize::MAX).unwrap();
+    assert_eq!(out.len(), n);
+    for (i, o) in out.iter().enumerate() {
+        let refused = (i >= 2).then(|| format!("原因{i}"));
+        store.acknowledge(o, refused.as_deref()).unwrap();
+    }
+    store.set_sync_cursor(17).unwrap();
+    let status = store.sync_status().unwrap();
+    assert_eq!(
+        (status.pending, status.refused, status.synced, status.cursor),
+        (0, n as u64 - 2, 2, 17)
+    );
+    assert_eq!(status.refusals.len(), MAX_REFUSALS_LISTED as usize);
+    assert_eq!(status.refusals[0].number, numbers[2].as_str());
+    assert_eq!(status.refusals[0].reason, "原因2");
+
+    // The agent fixes a refused ticket: waiting again.
+    store
+        .append(&numbers[2], &EventDraft::new(EventKind::Withdrawn, ""))
+        .unwrap();
+    let status = store.sync_status().unwrap();
+    assert_eq!((status.pending, status.refused), (1, n as u64 - 3));
+    assert_eq!(status.refusals[0].number, numbers[3].as_str());
+
+    // The last sync, as the host records it; a later record replaces it.
+    let report = SyncReport {
+        rounds: 2,
+        uploaded: 5,
+        ..SyncReport::default()
+    };
+    store.record_sync(SyncOutcome::Ok, &report, None).unwrap();
+    clock.set(at(2026, 3, 2, 10));
+    store
+        .record_sync(SyncOutcome::Failed, &SyncReport::default(), Some("同步失败：断网"))
+        .unwrap();
+    let last = store.sync_status().unwrap().last_sync.unwrap();
+    assert_eq!(last.at, at(2026, 3, 2, 10));
+    assert_eq!(last.outcome, SyncOutcome::Failed);
+    assert_eq!(last.message.as_deref(), Some("同步失败：断网"));
+    let json = serde_json::to_value(store.sync_status().unwrap()).unwrap();
+    assert_eq!(json["last_sync"]["outcome"], "failed");
+    assert_eq!(json["last_sync"]["at"], "2026-03-02T10:00:00+08:00");
+    assert_eq!(json["refusals"][0]["reason"], "原因3");
+}

@@ -19,15 +19,15 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 
-use agent_core::doc::TicketDoc;
+use agent_core::doc::{DocError, TicketDoc};
 use agent_core::domain::event::{may_append, Event, EventKind, Role};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::Ticket;
 use agent_core::domain::directory::{Directory, DirectoryPart};
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{
-    decode_request, encode, DocChanges, DocResult, Peer, SharedDoc, SyncResponse, WireError,
-    PAGE_BYTES, PROTOCOL_VERSION,
+    decode_request, encode, DocChanges, DocResult, Outcome, Peer, SharedDoc, SyncResponse,
+    WireError, PAGE_BYTES, PROTOCOL_VERSION,
 };
 
 use crate::config::ServerRole;
@@ -112,6 +112,9 @@ fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
     })
 }
 
+/// Most tickets sent whole in one response (each is a full document).
+const MAX_WHOLE: usize = 100;
+
 /// A sync request's answer.
 pub struct Handled {
     /// The response body.
@@ -159,22 +162,35 @@ pub fn handle(
     let before: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
     let mut results = Vec::with_capacity(req.changes.len());
     for dc in &req.changes {
-        let refused = ingest(&tx, &actor, info, &scope, dc, now)?;
-        if let Some(reason) = &refused {
+        let outcome = ingest(&tx, &actor, info, &scope, dc, now)?;
+        if outcome != Outcome::Stored {
             // Only a valid number is logged: the field is the client's text.
             let ticket = TicketNumber::parse(&dc.ticket).map(|n| n.to_string());
             let ticket = ticket.as_deref().unwrap_or("(invalid)");
-            tracing::info!(ticket, %reason, peer = %scope.origin, "upload refused");
+            tracing::info!(ticket, ?outcome, peer = %scope.origin, "upload not stored");
         }
         results.push(DocResult {
             ticket: dc.ticket.clone(),
-            refused,
+            outcome,
         });
     }
     for doc in &req.shared {
         ingest_shared(&tx, &scope, doc)?;
     }
-    let (changes, shared, cursor, more) = page(&tx, &scope, req.cursor)?;
+    let (mut changes, shared, cursor, more) = page(&tx, &scope, req.cursor)?;
+    // Tickets the client lacks history of go whole, before the page's changes to them.
+    let mut whole = Vec::new();
+    for ticket in req.whole.iter().take(MAX_WHOLE) {
+        let owned = TicketNumber::parse(ticket).is_ok_and(|n| scope.owns(n.point()));
+        if let Some(bytes) = owned.then(|| load_doc(&tx, ticket)).transpose()?.flatten() {
+            whole.push(DocChanges {
+                ticket: ticket.clone(),
+                bytes,
+            });
+        }
+    }
+    whole.append(&mut changes);
+    let changes = whole;
     let response = encode(&SyncResponse {
         v: PROTOCOL_VERSION,
         cursor,
@@ -206,8 +222,8 @@ fn ingest(
     scope: &Scope,
     dc: &DocChanges,
     now: DateTime<FixedOffset>,
-) -> Result<Option<String>> {
-    let refuse = |reason: &str| Ok(Some(reason.to_owned()));
+) -> Result<Outcome> {
+    let refuse = |reason: &str| Ok(Outcome::Refused(reason.to_owned()));
     let Ok(number) = TicketNumber::parse(&dc.ticket) else {
         return refuse("办件编号无效");
     };
@@ -230,13 +246,18 @@ fn ingest(
                 Err(_) => HashSet::new(),
             };
             let before = doc.heads();
-            if doc.apply_remote(&dc.bytes).is_err() {
-                return refuse("上传的数据无法解析");
+            match doc.apply_remote(&dc.bytes) {
+                Ok(()) => {}
+                // This server lost history the upload builds on (restored from an older
+                // backup): nothing is stored; the client sends the whole ticket.
+                Err(DocError::MissingHistory) => return Ok(Outcome::SendWhole),
+                Err(_) => return refuse("上传的数据无法解析"),
             }
             (doc, before, known)
         }
         None => match TicketDoc::load(&dc.bytes, actor) {
             Ok(doc) => (doc, Vec::new(), HashSet::new()),
+            Err(DocError::MissingHistory) => return Ok(Outcome::SendWhole),
             Err(_) => return refuse("上传的数据无法解析"),
         },
     };
@@ -260,7 +281,7 @@ fn ingest(
             Peer::Device { .. } => Role::Agent,
             Peer::Township { .. } => e.role,
         };
-        return Ok(Some(format!("{}不能记录“{}”", who.label(), e.kind.label())));
+        return refuse(&format!("{}不能记录“{}”", who.label(), e.kind.label()));
     }
     let new = doc.changes_since(&before);
     if !new.is_empty() {
@@ -278,7 +299,7 @@ fn ingest(
     if !new.is_empty() || !stamps.is_empty() {
         save_doc(tx, number.as_str(), ticket.point, &doc.save(true))?;
     }
-    Ok(None)
+    Ok(Outcome::Stored)
 }
 
 /// Keep a township's newer directory part (the only shared document a client owns). A part

@@ -10,7 +10,7 @@
 //! Every method locks the store for one short step; the network round trip holds no lock,
 //! so tablets and staff are served while the district link is slow.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::params;
@@ -79,6 +79,24 @@ impl Replica for Upstream {
         let store = self.lock()?;
         let floor = i64::try_from(Self::meta_u64(&store, "upstream_floor")?).unwrap_or(0);
         let conn = store.conn();
+        // Tickets the district asked for whole go first, as full saves.
+        let whole: Vec<(String, i64)> = conn
+            .prepare(
+                "SELECT u.ticket, COALESCE(MAX(c.seq), 0) FROM upstream u
+                 LEFT JOIN changes c ON c.ticket = u.ticket
+                 WHERE u.whole = 1 GROUP BY u.ticket",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out: Vec<Upload<i64>> = Vec::new();
+        for (ticket, seq) in whole {
+            if let Some(bytes) = load_doc(conn, &ticket).map_err(core)? {
+                out.push(Upload {
+                    changes: DocChanges { ticket, bytes },
+                    mark: seq,
+                });
+            }
+        }
         let mut stmt = conn.prepare(
             "SELECT c.seq, c.ticket, c.bytes FROM changes c
              LEFT JOIN upstream u ON u.ticket = c.ticket
@@ -86,15 +104,18 @@ impl Replica for Upstream {
              ORDER BY c.seq",
         )?;
         let mut rows = stmt.query(params![floor, PARENT_ORIGIN])?;
-        let mut out: Vec<Upload<i64>> = Vec::new();
+        let whole_tickets: HashSet<String> = out.iter().map(|u| u.changes.ticket.clone()).collect();
         let mut slot: HashMap<String, usize> = HashMap::new();
-        let mut total = 0usize;
+        let mut total: usize = out.iter().map(|u| u.changes.bytes.len()).sum();
         let mut lowest: Option<i64> = None;
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
             let ticket: String = row.get(1)?;
             let bytes: Vec<u8> = row.get(2)?;
             lowest = Some(lowest.map_or(seq, |l| l.min(seq)));
+            if whole_tickets.contains(&ticket) {
+                continue; // the full save already carries this row
+            }
             match slot.get(&ticket) {
                 Some(&i) => {
                     if let Some(up) = out.get_mut(i) {
@@ -138,8 +159,20 @@ impl Replica for Upstream {
         let store = self.lock()?;
         store.conn().execute(
             "INSERT INTO upstream (ticket, seq, refused) VALUES (?1, ?2, ?3)
-             ON CONFLICT (ticket) DO UPDATE SET seq = excluded.seq, refused = excluded.refused",
+             ON CONFLICT (ticket) DO UPDATE
+             SET seq = excluded.seq, refused = excluded.refused, whole = 0",
             params![upload.changes.ticket, upload.mark, refused],
+        )?;
+        Ok(())
+    }
+
+    fn send_whole(&mut self, upload: &Upload<i64>) -> agent_core::Result<()> {
+        tracing::warn!(ticket = %upload.changes.ticket, "district lacks history: sending the whole ticket");
+        let store = self.lock()?;
+        store.conn().execute(
+            "INSERT INTO upstream (ticket, seq, whole) VALUES (?1, 0, 1)
+             ON CONFLICT (ticket) DO UPDATE SET whole = 1",
+            [&upload.changes.ticket],
         )?;
         Ok(())
     }

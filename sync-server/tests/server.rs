@@ -1,113 +1,48 @@
-//! The real `sync-server` binary on loopback, port 0, temporary data directories; readiness
-//! is the "listening on" line on its stdout (no sleeps). Tablets are agent-core stores; sync
-//! requests are built by hand from their outbox so each step of the protocol is visible.
+//! The real `sync-server` binary on loopback, port 0, temporary data directories (started by
+//! the shared harness in tests/support; readiness is the "listening on" line, no sleeps).
+//! Tablets are agent-core stores; most sync requests are built by hand from their outbox so
+//! each step of the protocol is visible. A township server always runs under a district,
+//! from which it gets the directory (points 101–106 in TOWNSHIP_A, 201–202 in TOWNSHIP_B).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
-use agent_core::crypto::StoreKey;
-use agent_core::demo;
 use agent_core::doc::TicketDoc;
 use agent_core::domain::catalog::Catalog;
+use agent_core::domain::directory::{DirectoryPart, Revoked};
 use agent_core::domain::event::{Event, EventDraft, EventKind, Role};
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::number::TicketNumber;
-use agent_core::store::{Outgoing, Store, StoreOptions};
+use agent_core::store::{Outgoing, Store};
+use agent_core::sync::client::sync_now;
 use agent_core::sync::wire::{
-    decode_response, encode, DocChanges, SyncRequest, SyncResponse, CONTENT_TYPE, PAGE_BYTES,
-    PROTOCOL_VERSION,
+    decode_response, encode, DocChanges, Outcome, Peer, SyncRequest, SyncResponse, CONTENT_TYPE,
+    PAGE_BYTES, PROTOCOL_VERSION,
 };
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sync-server");
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn cli(args: &[&str], data: &Path) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap()
-}
-
-fn init(data: &Path) {
-    let out = cli(
-        &[
-            "init",
-            "--role",
-            "township",
-            "--name",
-            "柏林镇",
-            "--server-id",
-            "srv-bailin",
-        ],
-        data,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn serve(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
-    Server { child, url }
-}
-
-fn township(dir: &Path) -> (Server, PathBuf) {
-    let data = dir.join("township");
-    init(&data);
-    (serve(&data), data)
-}
-
-fn tablet(dir: &Path, point: u32, device: u32) -> Store {
-    let key = StoreKey::from_bytes(&[point as u8 ^ device as u8; 32]).unwrap();
-    let opts = StoreOptions::new(key, point, device, format!("agent-{point}-{device}"));
-    Store::open(dir.join(format!("tablet-{point}-{device}.db")), opts).unwrap()
-}
+use support::{
+    cli, cli_refused, district_and_township, init_district, init_township, serve, server_status,
+    server_view, staff_event, staff_ok, start_township, sync_upward, tablet, Server, TOWNSHIP_A,
+    TOWNSHIP_B,
+};
 
 fn register(store: &mut Store, seed: u64) -> TicketNumber {
     let catalog = Catalog::demo();
-    let form = demo::forms(seed, 1, &catalog).pop().unwrap();
+    let form = agent_core::demo::forms(seed, 1, &catalog).pop().unwrap();
     store.register(&form).unwrap().view.ticket.number
 }
 
+/// The tablet's next request, by hand: its outbox, as its device.
 fn request(store: &mut Store, counter: u64, cursor: u64) -> (SyncRequest, Vec<Outgoing>) {
     let out = store.outbox(PAGE_BYTES).unwrap();
     let req = SyncRequest {
         v: PROTOCOL_VERSION,
-        point: store.point(),
-        device: store.device(),
+        peer: Peer::Device {
+            point: store.point(),
+            device: store.device(),
+        },
         counter,
         cursor,
         changes: out
@@ -117,32 +52,54 @@ fn request(store: &mut Store, counter: u64, cursor: u64) -> (SyncRequest, Vec<Ou
                 bytes: o.bytes.clone(),
             })
             .collect(),
+        shared: vec![],
+        whole: vec![],
     };
     (req, out)
 }
 
-fn post(server: &Server, body: Vec<u8>, content_type: &str) -> (u16, Vec<u8>) {
+fn post(server: &Server, body: Vec<u8>, content_type: &str) -> (u16, String, Vec<u8>) {
     let resp = reqwest::blocking::Client::new()
         .post(format!("{}/v1/sync", server.url))
         .header("content-type", content_type)
         .body(body)
         .send()
         .unwrap();
-    (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().unwrap().to_vec();
+    (status, String::from_utf8_lossy(&bytes).into_owned(), bytes)
 }
 
+/// POST a request the server must answer with 200.
 fn sync(server: &Server, req: &SyncRequest) -> (Vec<u8>, SyncResponse) {
-    let (status, bytes) = post(server, encode(req).unwrap(), CONTENT_TYPE);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let (status, text, bytes) = post(server, encode(req).unwrap(), CONTENT_TYPE);
+    assert_eq!(status, 200, "{text}");
     let resp = decode_response(&bytes).unwrap();
     (bytes, resp)
+}
+
+/// POST a request the server must refuse; returns (status, text).
+fn sync_refused(server: &Server, req: &SyncRequest) -> (u16, String) {
+    let (status, text, _) = post(server, encode(req).unwrap(), CONTENT_TYPE);
+    assert_ne!(status, 200, "accepted: {req:?}");
+    (status, text)
+}
+
+/// The reason of a refused upload; `None` when stored (a server restored from an older
+/// backup may ask for the whole ticket instead, which none of these tests expects).
+fn refused(outcome: &Outcome) -> Option<&str> {
+    match outcome {
+        Outcome::Stored => None,
+        Outcome::Refused(reason) => Some(reason),
+        Outcome::SendWhole => panic!("the server asked for a whole ticket"),
+    }
 }
 
 /// What the tablet's client does with a response: acknowledge, apply, keep the cursor.
 fn apply(store: &mut Store, sent: &[Outgoing], resp: &SyncResponse) {
     for r in &resp.results {
         if let Some(o) = sent.iter().find(|o| o.number.as_str() == r.ticket) {
-            store.acknowledge(o, r.refused.as_deref()).unwrap();
+            store.acknowledge(o, refused(&r.outcome)).unwrap();
         }
     }
     for c in &resp.changes {
@@ -152,36 +109,33 @@ fn apply(store: &mut Store, sent: &[Outgoing], resp: &SyncResponse) {
     store.set_sync_cursor(resp.cursor).unwrap();
 }
 
-fn staff(server: &Server) -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .default_headers(
-            [
-                ("x-daiban-staff", "clerk-wang"),
-                ("x-daiban-role", "township"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-            .collect(),
-        )
-        .build()
-        .unwrap_or_else(|_| panic!("client for {}", server.url))
+/// A staff API request with any headers and body (`None`: GET); returns (status, JSON body).
+fn api(server: &Server, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let url = format!("{}{path}", server.url);
+    let mut req = match &body {
+        Some(b) => client.post(url).json(b),
+        None => client.get(url),
+    };
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().unwrap();
+    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
 }
 
-fn staff_event(server: &Server, n: &TicketNumber, body: Value) -> (u16, Value) {
-    let resp = staff(server)
-        .post(format!("{}/api/tickets/{n}/events", server.url))
-        .json(&body)
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap())
-}
+const TOWNSHIP_STAFF: &[(&str, &str)] = &[
+    ("X-Daiban-Staff", "township-clerk"),
+    ("X-Daiban-Role", "township"),
+];
+const WINDOW_STAFF: &[(&str, &str)] = &[
+    ("X-Daiban-Staff", "window-clerk"),
+    ("X-Daiban-Role", "window"),
+];
 
-fn server_view(server: &Server, n: &TicketNumber) -> (u16, Value) {
-    let resp = staff(server)
-        .get(format!("{}/api/tickets/{n}", server.url))
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap())
+/// GET a ticket as township staff: (status, view).
+fn view(server: &Server, n: &TicketNumber) -> (u16, Value) {
+    api(server, &format!("/api/tickets/{n}"), TOWNSHIP_STAFF, None)
 }
 
 fn kinds(v: &Value) -> Vec<String> {
@@ -193,24 +147,34 @@ fn kinds(v: &Value) -> Vec<String> {
         .collect()
 }
 
+fn shared_names(resp: &SyncResponse) -> Vec<&str> {
+    resp.shared.iter().map(|d| d.name.as_str()).collect()
+}
+
 #[test]
 fn upload_is_stamped_and_retries_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _) = township(dir.path());
+    let (_district, server) = district_and_township(dir.path());
     let mut a = tablet(dir.path(), 101, 1);
     let n1 = register(&mut a, 1);
     let n2 = register(&mut a, 2);
 
     let (req, sent) = request(&mut a, 1, 0);
     let (bytes, resp) = sync(&server, &req);
+    assert_eq!(resp.v, PROTOCOL_VERSION);
     assert_eq!(resp.results.len(), 2);
-    assert!(resp.results.iter().all(|r| r.refused.is_none()), "{resp:?}");
-    // The response carries the `received` stamps back (not the tablet's own changes).
+    assert!(
+        resp.results.iter().all(|r| r.outcome == Outcome::Stored),
+        "{resp:?}"
+    );
+    // The response carries the `received` stamps back (not the tablet's own changes), and on
+    // a first sync the district's directory the township got from its district.
     let mut back: Vec<&str> = resp.changes.iter().map(|c| c.ticket.as_str()).collect();
     back.sort();
     let mut expect = vec![n1.as_str(), n2.as_str()];
     expect.sort();
     assert_eq!(back, expect);
+    assert!(shared_names(&resp).contains(&"directory"), "{resp:?}");
     assert!(!resp.more);
     assert!(
         resp.cursor >= 4,
@@ -226,21 +190,23 @@ fn upload_is_stamped_and_retries_are_idempotent() {
         counter: 0,
         ..req.clone()
     };
-    let (status, text) = post(&server, encode(&stale).unwrap(), CONTENT_TYPE);
-    assert_eq!(status, 409);
-    assert_eq!(String::from_utf8_lossy(&text), "stale request counter");
+    assert_eq!(
+        sync_refused(&server, &stale),
+        (409, "stale request counter".to_owned())
+    );
 
     apply(&mut a, &sent, &resp);
     for n in [&n1, &n2] {
         assert_eq!(a.get(n).unwrap().life.status, Status::Received);
-        let (status, v) = server_view(&server, n);
+        let (status, v) = view(&server, n);
         assert_eq!(status, 200);
         assert_eq!(v["life"]["status"], "received");
         assert_eq!(kinds(&v), ["registered", "received"]);
         let stamp = &v["ticket"]["events"][1];
+        let server_id = format!("srv-{TOWNSHIP_A}");
         assert_eq!(
             (stamp["role"].as_str(), stamp["actor"].as_str()),
-            (Some("server"), Some("srv-bailin"))
+            (Some("server"), Some(server_id.as_str()))
         );
     }
 
@@ -248,25 +214,24 @@ fn upload_is_stamped_and_retries_are_idempotent() {
     let (req, _) = request(&mut a, 2, resp.cursor);
     assert!(req.changes.is_empty());
     let (bytes, noop) = sync(&server, &req);
-    assert!(noop.changes.is_empty() && noop.results.is_empty() && !noop.more);
+    assert!(
+        noop.changes.is_empty() && noop.results.is_empty() && noop.shared.is_empty() && !noop.more,
+        "{noop:?}"
+    );
     assert_eq!(noop.cursor, resp.cursor);
     assert!(bytes.len() < 40, "{} bytes", bytes.len());
 
     // The list masks the applicant.
-    let rows: Value = staff(&server)
-        .get(format!("{}/api/tickets", server.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 2);
+    let (status, rows) = api(&server, "/api/tickets", TOWNSHIP_STAFF, None);
+    assert_eq!(status, 200);
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
     assert!(rows[0]["applicant"].as_str().unwrap().contains('*'));
 }
 
 #[test]
 fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _) = township(dir.path());
+    let (_district, server) = district_and_township(dir.path());
     let mut a = tablet(dir.path(), 101, 1);
     let mut b = tablet(dir.path(), 102, 1);
     let own = register(&mut a, 1);
@@ -294,6 +259,7 @@ fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
             c.bytes = doc.save(true);
         }
     }
+    // Point 102 is of the same township, but not this tablet's point.
     req.changes.push(DocChanges {
         ticket: foreign.to_string(),
         bytes: b.export(&foreign).unwrap(),
@@ -307,37 +273,47 @@ fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
         resp.results
             .iter()
             .find(|r| r.ticket == t)
+            .map(|r| refused(&r.outcome).map(str::to_owned))
             .unwrap()
-            .refused
-            .clone()
     };
     assert_eq!(reason(own.as_str()), None);
     assert_eq!(
         reason(foreign.as_str()).as_deref(),
-        Some("办件不属于本代理点")
+        Some("办件不属于本代理点或本乡镇")
     );
     assert_eq!(
         reason(forged.as_str()).as_deref(),
-        Some("代理员不能记录“受理”")
+        Some("村代理员不能记录“受理”")
     );
     assert_eq!(reason("not a number").as_deref(), Some("办件编号无效"));
-    assert_eq!(server_view(&server, &own).0, 200);
-    assert_eq!(server_view(&server, &forged).0, 404);
-    assert_eq!(server_view(&server, &foreign).0, 404);
+    assert_eq!(view(&server, &own).0, 200);
+    assert_eq!(view(&server, &forged).0, 404);
+    assert_eq!(view(&server, &foreign).0, 404);
 
-    // Garbage and mislabelled bodies are refused; the server keeps serving.
-    let (status, text) = post(&server, b"\x00garbage".to_vec(), CONTENT_TYPE);
-    assert_eq!(status, 400);
-    assert_eq!(String::from_utf8_lossy(&text), "malformed sync request");
+    // Garbage, mislabelled, oversized and old-protocol bodies are refused; the server keeps
+    // serving.
+    let (status, text, _) = post(&server, b"\x00garbage".to_vec(), CONTENT_TYPE);
+    assert_eq!((status, text.as_str()), (400, "malformed sync request"));
     assert_eq!(
         post(&server, encode(&req).unwrap(), "application/json").0,
         415
     );
-    let (status, _) = post(&server, vec![0u8; (4 << 20) + 1], CONTENT_TYPE);
+    let (status, _, _) = post(&server, vec![0u8; (4 << 20) + 1], CONTENT_TYPE);
     assert_eq!(status, 413);
+    let (status, text) = sync_refused(
+        &server,
+        &SyncRequest {
+            v: 1,
+            counter: 2,
+            ..req.clone()
+        },
+    );
+    assert_eq!(status, 400);
+    assert!(text.contains("version 1 is not supported"), "{text}");
+
     let (req, _) = request(&mut b, 1, 0);
     let (_, resp) = sync(&server, &req);
-    assert_eq!(resp.results[0].refused, None);
+    assert_eq!(resp.results[0].outcome, Outcome::Stored);
     // Scope: point 102 gets only its own ticket's stamp, not point 101's tickets.
     assert_eq!(resp.changes.len(), 1);
     assert_eq!(resp.changes[0].ticket, foreign.as_str());
@@ -346,37 +322,39 @@ fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
 #[test]
 fn staff_events_reach_the_tablet_and_tablet_events_get_arrival_stamps() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _) = township(dir.path());
+    let (_district, server) = district_and_township(dir.path());
     let mut a = tablet(dir.path(), 101, 1);
     let n = register(&mut a, 1);
     let (req, sent) = request(&mut a, 1, 0);
     let (_, resp) = sync(&server, &req);
     apply(&mut a, &sent, &resp);
 
-    // Identity is required; the role table and the lifecycle are enforced.
-    let anon = reqwest::blocking::Client::new()
-        .post(format!("{}/api/tickets/{n}/events", server.url))
-        .json(&json!({ "kind": "accepted" }))
-        .send()
-        .unwrap();
-    assert_eq!(anon.status().as_u16(), 401);
-    let window = reqwest::blocking::Client::new()
-        .post(format!("{}/api/tickets/{n}/events", server.url))
-        .header("X-Daiban-Staff", "window-li")
-        .header("X-Daiban-Role", "window")
-        .json(&json!({ "kind": "accepted" }))
-        .send()
-        .unwrap();
-    assert_eq!(window.status().as_u16(), 422);
-    let (status, body) = staff_event(&server, &n, json!({ "kind": "delivered" }));
+    // Identity is required; the server's staff, the role table and the lifecycle are
+    // enforced.
+    let events = format!("/api/tickets/{n}/events");
+    let (status, _) = api(&server, &events, &[], Some(json!({ "kind": "accepted" })));
+    assert_eq!(status, 401);
+    let (status, body) = staff_event(&server, "window", &n, "accepted", json!({}));
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = staff_event(&server, "township", &n, "delivered", json!({}));
     assert_eq!(status, 422, "{body}");
-    let (status, _) = staff_event(&server, &n, json!({ "kind": "accepted", "bogus": 1 }));
+    let (status, _) = api(
+        &server,
+        &events,
+        TOWNSHIP_STAFF,
+        Some(json!({ "kind": "accepted", "bogus": 1 })),
+    );
     assert_eq!(status, 400);
 
-    let (status, body) = staff_event(
+    let (status, body) = api(
         &server,
-        &n,
-        json!({ "kind": "supplement_requested", "note": "请补交", "payload": { "missing": ["户口本复印件"] } }),
+        &events,
+        TOWNSHIP_STAFF,
+        Some(json!({
+            "kind": "supplement_requested",
+            "note": "请补交",
+            "payload": { "missing": ["户口本复印件"] },
+        })),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["life"]["status"], "awaiting_supplement");
@@ -412,17 +390,11 @@ fn staff_events_reach_the_tablet_and_tablet_events_get_arrival_stamps() {
     );
     assert!(again.changes.is_empty(), "{again:?}");
     apply(&mut a, &sent, &resp);
-    let (_, v) = server_view(&server, &n);
-    let arrived: Vec<&Value> = v["ticket"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "arrived")
-        .collect();
+    let (_, v) = view(&server, &n);
+    let events = v["ticket"]["events"].as_array().unwrap();
+    let arrived: Vec<&Value> = events.iter().filter(|e| e["kind"] == "arrived").collect();
     assert_eq!(arrived.len(), 1);
-    let provided = v["ticket"]["events"]
-        .as_array()
-        .unwrap()
+    let provided = events
         .iter()
         .find(|e| e["kind"] == "supplement_provided")
         .unwrap();
@@ -432,16 +404,14 @@ fn staff_events_reach_the_tablet_and_tablet_events_get_arrival_stamps() {
         local.life.status.as_str(),
         v["life"]["status"].as_str().unwrap()
     );
-    assert_eq!(
-        local.ticket.events.len(),
-        v["ticket"]["events"].as_array().unwrap().len()
-    );
+    assert_eq!(local.ticket.events.len(), events.len());
 }
 
 #[test]
 fn backup_then_restore_gives_the_same_tickets() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, data) = township(dir.path());
+    let (_district, server) = district_and_township(dir.path());
+    let data = server.data.clone();
     let mut a = tablet(dir.path(), 101, 1);
     let n = register(&mut a, 1);
     let (req, _) = request(&mut a, 1, 0);
@@ -449,40 +419,22 @@ fn backup_then_restore_gives_the_same_tickets() {
 
     // Online backup while serving, then more work that the restore undoes.
     let backup = dir.path().join("backup.db");
-    let out = Command::new(BIN)
-        .args(["backup", "--data"])
-        .arg(&data)
-        .arg("--to")
-        .arg(&backup)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (status, _) = staff_event(&server, &n, json!({ "kind": "accepted" }));
-    assert_eq!(status, 200);
-    assert_eq!(server_view(&server, &n).1["life"]["status"], "accepted");
+    cli(&["backup", "--to", backup.to_str().unwrap()], &data);
+    staff_ok(&server, "township", &n, "accepted", json!({}));
+    assert_eq!(server_status(&server, "township", &n), "accepted");
     drop(server);
 
-    let out = Command::new(BIN)
-        .args(["restore", "--data"])
-        .arg(&data)
-        .arg("--from")
-        .arg(&backup)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli(&["restore", "--from", backup.to_str().unwrap()], &data);
     let server = serve(&data);
-    let (status, v) = server_view(&server, &n);
+    let (status, v) = view(&server, &n);
     assert_eq!(status, 200);
     assert_eq!(v["life"]["status"], "received");
     assert_eq!(kinds(&v), ["registered", "received"]);
+    // The restored township still knows its points (the directory is in the database).
+    let mut c = tablet(dir.path(), 102, 1);
+    let m = register(&mut c, 2);
+    sync_now(&mut c, &server.url).unwrap();
+    assert_eq!(server_status(&server, "township", &m), "received");
     // The pre-restore database was kept aside, not deleted.
     assert!(std::fs::read_dir(&data).unwrap().any(|e| e
         .unwrap()
@@ -492,36 +444,300 @@ fn backup_then_restore_gives_the_same_tickets() {
 }
 
 #[test]
-fn init_refuses_to_overwrite_and_imports_work() {
+fn init_refuses_to_overwrite_and_imports_belong_to_the_district() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("t");
-    init(&data);
-    let again = cli(&["init", "--role", "district", "--name", "x"], &data);
-    assert!(!again.status.success());
-    let config = std::fs::read_to_string(data.join("daiban.toml")).unwrap();
-    assert!(config.contains("role = \"township\""), "{config}");
+    let district = dir.path().join("district");
+    init_district(&district);
+    let err = cli_refused(&["init", "--role", "township", "--name", "x"], &district);
+    assert!(!err.is_empty());
+    let err = cli_refused(&["init", "--role", "district", "--name", "x"], &district);
+    assert!(err.contains("already holds a Daiban server"), "{err}");
+    let config = std::fs::read_to_string(district.join("daiban.toml")).unwrap();
+    assert!(config.contains("role = \"district\""), "{config}");
+    assert!(config.contains("name = \"示范县\""), "{config}");
 
+    // A township needs its code; a district takes none.
+    let err = cli_refused(
+        &["init", "--role", "township", "--name", "x"],
+        &dir.path().join("no-code"),
+    );
+    assert!(err.contains("township"), "{err}");
+    let err = cli_refused(
+        &[
+            "init",
+            "--role",
+            "district",
+            "--name",
+            "x",
+            "--township",
+            TOWNSHIP_A,
+        ],
+        &dir.path().join("district-with-code"),
+    );
+    assert!(err.contains("no `township`"), "{err}");
+
+    // The calendar and the catalog are the district's.
     let csv = dir.path().join("cal.csv");
     std::fs::write(
         &csv,
         agent_core::domain::calendar::Calendar::default_cn().to_csv(),
     )
     .unwrap();
-    let out = cli(&["import-calendar", csv.to_str().unwrap()], &data);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let json = dir.path().join("catalog.json");
     std::fs::write(&json, serde_json::to_string(&Catalog::demo()).unwrap()).unwrap();
-    let out = cli(&["import-catalog", json.to_str().unwrap()], &data);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = cli(&["import-calendar", csv.to_str().unwrap()], &district);
+    assert!(out.contains("calendar imported"), "{out}");
+    let out = cli(&["import-catalog", json.to_str().unwrap()], &district);
+    assert!(out.contains("catalog"), "{out}");
+
+    // A malformed catalog is refused.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{ not json").unwrap();
+    let err = cli_refused(&["import-catalog", bad.to_str().unwrap()], &district);
+    assert!(!err.is_empty());
+    let mut dup = Catalog::demo();
+    dup.items.push(dup.items[0].clone());
+    std::fs::write(&bad, serde_json::to_string(&dup).unwrap()).unwrap();
+    let err = cli_refused(&["import-catalog", bad.to_str().unwrap()], &district);
+    assert!(err.contains(&dup.items[0].code), "{err}");
+
+    // A township refuses them with a message that says where they go (no district needs to
+    // be running for the command line).
+    let township = dir.path().join("township");
+    init_township(&township, TOWNSHIP_A, "http://127.0.0.1:9");
+    let again = cli_refused(&["init", "--role", "district", "--name", "x"], &township);
+    assert!(again.contains("already holds"), "{again}");
+    for (cmd, file) in [("import-calendar", &csv), ("import-catalog", &json)] {
+        let err = cli_refused(&[cmd, file.to_str().unwrap()], &township);
+        assert!(
+            err.contains("由区县维护") && err.contains("请在区县服务器上导入"),
+            "{cmd}: {err}"
+        );
+    }
+    // A township's directory part lists only devices: townships and points are the
+    // district's.
+    let part = dir.path().join("part.json");
+    std::fs::write(
+        &part,
+        serde_json::to_string(&agent_core::demo::district_directory()).unwrap(),
+    )
+    .unwrap();
+    let err = cli_refused(&["import-directory", part.to_str().unwrap()], &township);
+    assert!(err.contains("乡镇只能登记本乡镇的设备"), "{err}");
+}
+
+#[test]
+fn a_tablet_of_another_townships_point_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (district, township) = district_and_township(dir.path());
+    let mut t = tablet(dir.path(), 201, 1);
+    let n = register(&mut t, 1);
+    let (req, _) = request(&mut t, 1, 0);
+    let (status, text) = sync_refused(&township, &req);
+    assert_eq!(status, 403);
+    assert!(text.contains("代办点201不属于本乡镇"), "{text}");
+    assert_eq!(view(&township, &n).0, 404);
+    let (_, rows) = api(&township, "/api/tickets", TOWNSHIP_STAFF, None);
+    assert_eq!(rows, json!([]));
+    // The client reports it and keeps the ticket waiting.
+    let err = sync_now(&mut t, &township.url).unwrap_err().to_string();
+    assert!(err.contains("403"), "{err}");
+    assert_eq!(t.outbox(PAGE_BYTES).unwrap().len(), 1);
+
+    // Servers serve only their own kind of peer: a township does not take a township's
+    // sync, a district does not take a tablet's.
+    let relay = SyncRequest {
+        peer: Peer::Township {
+            code: TOWNSHIP_A.into(),
+        },
+        ..req.clone()
+    };
+    assert_eq!(sync_refused(&township, &relay).0, 403);
+    assert_eq!(sync_refused(&district, &req).0, 403);
+    // A township the district does not know is refused too.
+    let unknown = SyncRequest {
+        peer: Peer::Township {
+            code: "999999999".into(),
+        },
+        ..req.clone()
+    };
+    assert_eq!(sync_refused(&district, &unknown).0, 403);
+
+    // Its own township's server takes it.
+    let other = start_township(dir.path(), TOWNSHIP_B, &district.url);
+    let report = sync_now(&mut t, &other.url).unwrap();
+    assert_eq!(report.uploaded, 1, "{report:?}");
+    assert_eq!(view(&other, &n).1["life"]["status"], "received");
+    assert_eq!(view(&township, &n).0, 404);
+}
+
+#[test]
+fn a_revoked_device_is_refused_and_the_revocation_reaches_the_district() {
+    let dir = tempfile::tempdir().unwrap();
+    let (district, township) = district_and_township(dir.path());
+    let mut one = tablet(dir.path(), 101, 1);
+    let mut two = tablet(dir.path(), 101, 2);
+    let n1 = register(&mut one, 1);
+    let n2 = register(&mut two, 2);
+
+    // The township registers device 1 and revokes device 2 of point 101 (while serving).
+    let part = json!({
+        "devices": [{ "point": 101, "number": 1, "actor": one.actor().to_hex_string() }],
+        "revoked": [{ "point": 101, "device": 2, "reason": "丢失" }],
+    });
+    let file = dir.path().join("township-part.json");
+    std::fs::write(&file, part.to_string()).unwrap();
+    let out = cli(
+        &["import-directory", file.to_str().unwrap()],
+        &township.data,
     );
-    std::fs::write(&json, "{ not json").unwrap();
-    let out = cli(&["import-catalog", json.to_str().unwrap()], &data);
-    assert!(!out.status.success());
+    assert!(out.contains("1 devices, 1 revoked"), "{out}");
+
+    let (req, _) = request(&mut two, 1, 0);
+    let (status, text) = sync_refused(&township, &req);
+    assert_eq!(
+        (status, text.as_str()),
+        (403, "本设备已停用，请联系乡镇中心")
+    );
+    assert_eq!(view(&township, &n2).0, 404);
+    let report = sync_now(&mut one, &township.url).unwrap();
+    assert_eq!((report.uploaded, report.refused), (1, 0), "{report:?}");
+    assert_eq!(server_status(&township, "township", &n1), "received");
+    // Device 1 holds the township's part with the revocation.
+    let held = one.directory().unwrap();
+    assert!(held.is_revoked(101, 2) && !held.is_revoked(101, 1));
+
+    // The part goes up with the tickets; the district keeps it as the township sent it.
+    sync_upward(&township);
+    assert_eq!(server_status(&district, "window", &n1), "received");
+    assert!(server_view(&district, "window", &n2).is_none());
+    let db = rusqlite::Connection::open_with_flags(
+        district.data.join("server.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let body: Vec<u8> = db
+        .query_row(
+            "SELECT body FROM shared WHERE name = ?1",
+            [format!("directory:{TOWNSHIP_A}")],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let part: DirectoryPart = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        part.revoked,
+        [Revoked {
+            point: 101,
+            device: 2,
+            reason: "丢失".into()
+        }]
+    );
+    assert_eq!(part.devices.len(), 1);
+}
+
+#[test]
+fn staff_work_on_their_own_level_of_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (district, township) = district_and_township(dir.path());
+    let mut a = tablet(dir.path(), 101, 1);
+    let n = register(&mut a, 1);
+    sync_now(&mut a, &township.url).unwrap();
+    sync_upward(&township);
+    assert_eq!(server_status(&district, "window", &n), "received");
+
+    let supplement = json!({ "missing": ["户口本复印件"] });
+    // Window staff work at the district, not at a township (even for an event their role
+    // may record)...
+    let (status, body) = staff_event(
+        &township,
+        "window",
+        &n,
+        "supplement_requested",
+        supplement.clone(),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("区县窗口"),
+        "{body}"
+    );
+    // ...and township staff at the township, not at the district.
+    let (status, body) = staff_event(&district, "township", &n, "accepted", json!({}));
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("乡镇中心"),
+        "{body}"
+    );
+    assert_eq!(server_status(&district, "window", &n), "received");
+    assert_eq!(server_status(&township, "township", &n), "received");
+
+    // Only township staff start the upward sync, and only a township has a district.
+    let (status, _) = api(
+        &township,
+        "/api/upstream/sync",
+        WINDOW_STAFF,
+        Some(json!({})),
+    );
+    assert_eq!(status, 403);
+    let (status, _) = api(&township, "/api/upstream/sync", &[], Some(json!({})));
+    assert_eq!(status, 401);
+    let (status, body) = api(
+        &district,
+        "/api/upstream/sync",
+        TOWNSHIP_STAFF,
+        Some(json!({})),
+    );
+    assert_eq!(status, 400, "{body}");
+
+    // Each in their place, both succeed: the township accepts and forwards, the district's
+    // window completes.
+    staff_ok(&township, "township", &n, "accepted", json!({}));
+    staff_ok(
+        &township,
+        "township",
+        &n,
+        "forwarded",
+        json!({ "window": "民政局窗口" }),
+    );
+    sync_upward(&township);
+    assert_eq!(server_status(&district, "window", &n), "forwarded");
+    staff_ok(
+        &district,
+        "window",
+        &n,
+        "completed",
+        json!({ "outcome": "approved" }),
+    );
+    assert_eq!(server_status(&district, "window", &n), "completed");
+}
+
+#[test]
+fn the_districts_catalog_and_directory_reach_a_tablet_through_its_township() {
+    let dir = tempfile::tempdir().unwrap();
+    let (district, township) = district_and_township(dir.path());
+    let mut a = tablet(dir.path(), 101, 1);
+    let demo = Catalog::demo();
+    assert_eq!(a.catalog().version, demo.version);
+    assert!(a.directory().unwrap().district.points.is_empty());
+
+    let mut catalog = demo.clone();
+    catalog.version = demo.version + 1;
+    let file = dir.path().join("catalog.json");
+    std::fs::write(&file, serde_json::to_string(&catalog).unwrap()).unwrap();
+    cli(&["import-catalog", file.to_str().unwrap()], &district.data);
+
+    let up = sync_upward(&township);
+    assert_eq!(up["shared"], 1, "{up}");
+    let report = sync_now(&mut a, &township.url).unwrap();
+    assert!(report.shared >= 2, "{report:?}");
+    assert_eq!(a.catalog().version, catalog.version);
+    let directory = a.directory().unwrap();
+    let mut points: Vec<u32> = directory.district.points.iter().map(|p| p.number).collect();
+    points.sort_unstable();
+    assert_eq!(points, [101, 102, 103, 104, 105, 106, 201, 202]);
+    assert_eq!(directory.township_of(101), Some(TOWNSHIP_A));
+    assert_eq!(directory.township_of(201), Some(TOWNSHIP_B));
+
+    // Once held, a document is not sent again.
+    let again = sync_now(&mut a, &township.url).unwrap();
+    assert_eq!(again.shared, 0, "{again:?}");
 }

@@ -38,6 +38,10 @@ pub enum DocError {
     },
     #[error("document belongs to ticket {found}, not {expected}")]
     WrongTicket { expected: String, found: String },
+    /// The changes build on history this replica does not hold (it was restored from an
+    /// older backup, or a page was skipped); nothing was applied.
+    #[error("changes build on history this copy does not have")]
+    MissingHistory,
 }
 
 /// A ticket's Automerge document.
@@ -91,8 +95,13 @@ impl TicketDoc {
     }
 
     /// Load a document from saved bytes (a full save followed by any incremental chunks).
+    /// Changes without their history give [`DocError::MissingHistory`].
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Self, DocError> {
-        let mut doc = AutoCommit::load(bytes)?.with_actor(actor.clone());
+        let mut doc = match AutoCommit::load(bytes) {
+            Ok(doc) => doc.with_actor(actor.clone()),
+            Err(automerge::AutomergeError::MissingDeps) => return Err(DocError::MissingHistory),
+            Err(e) => return Err(e.into()),
+        };
         let saved = doc.get_heads();
         let this = Self { doc, saved };
         this.check_version()?;
@@ -109,7 +118,10 @@ impl TicketDoc {
 
     /// Apply changes from another replica (a document or raw changes). They count as unsaved
     /// here. Bytes that do not parse are refused whole: Automerge's own incremental load
-    /// skips what it cannot parse, which would hide garbage from a peer.
+    /// skips what it cannot parse, which would hide garbage from a peer. Changes whose
+    /// dependencies this copy lacks give [`DocError::MissingHistory`]; Automerge would only
+    /// queue them in memory, and a save would silently drop them, so the caller must not save
+    /// this document and should ask for the whole history instead.
     pub fn apply_remote(&mut self, bytes: &[u8]) -> Result<(), DocError> {
         // Parsed standalone, changes that build on this document lack their dependencies;
         // that is expected. Anything else means the bytes are not Automerge.
@@ -123,6 +135,9 @@ impl TicketDoc {
             Err(e) => return Err(e.into()),
         }
         self.doc.load_incremental(bytes)?;
+        if !self.doc.get_missing_deps(&[]).is_empty() {
+            return Err(DocError::MissingHistory);
+        }
         self.check_version()
     }
 

@@ -144,6 +144,22 @@ impl Store {
         Ok(())
     }
 
+    /// The server lost what it had acknowledged of this ticket: upload all of it next time.
+    pub fn forget_synced(&mut self, number: &TicketNumber) -> Result<()> {
+        let tx = begin(&mut self.conn)?;
+        tx.execute(
+            "UPDATE docs SET synced_heads = NULL
+             WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",
+            [number.as_str()],
+        )?;
+        tx.execute(
+            "UPDATE tickets SET sync_state = 'pending', sync_reason = NULL WHERE number = ?1",
+            [number.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Apply changes the server sent for one ticket: new changes to a ticket this device
     /// holds, or the whole history of one it does not. Garbage stores nothing.
     pub fn apply_changes(&mut self, number: &TicketNumber, bytes: &[u8]) -> Result<Merged> {

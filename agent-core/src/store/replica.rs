@@ -75,6 +75,10 @@ impl Replica for Store {
         Store::acknowledge(self, &sent, refused)
     }
 
+    fn send_whole(&mut self, upload: &Upload<Self::Mark>) -> Result<()> {
+        self.forget_synced(&TicketNumber::parse(&upload.changes.ticket)?)
+    }
+
     /// A tablet owns no shared document.
     fn shared_outbox(&mut self) -> Result<Vec<SharedDoc>> {
         Ok(Vec::new())

@@ -7,11 +7,12 @@
 
 use std::time::Duration;
 
+use crate::doc::DocError;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::wire::{
-    decode_response, encode, DocChanges, Peer, SharedDoc, SyncRequest, CONTENT_TYPE, PAGE_BYTES,
-    PROTOCOL_VERSION,
+    decode_response, encode, DocChanges, Outcome, Peer, SharedDoc, SyncRequest, CONTENT_TYPE,
+    PAGE_BYTES, PROTOCOL_VERSION,
 };
 
 /// Attempts of one request (the same bytes each time) before giving up on the link.
@@ -38,6 +39,8 @@ pub trait Replica {
     fn outbox(&mut self, max_bytes: usize) -> Result<Vec<Upload<Self::Mark>>>;
     /// The server stored (`refused` = `None`) or refused the upload.
     fn acknowledge(&mut self, upload: &Upload<Self::Mark>, refused: Option<&str>) -> Result<()>;
+    /// The server lacks the history of this ticket: offer the whole ticket next round.
+    fn send_whole(&mut self, upload: &Upload<Self::Mark>) -> Result<()>;
     /// Shared documents this replica owns and has not sent yet.
     fn shared_outbox(&mut self) -> Result<Vec<SharedDoc>>;
     /// The server answered a request that carried these shared documents.
@@ -98,6 +101,9 @@ pub fn sync_with<R: Replica>(
     let url = format!("{}/v1/sync", base_url.trim_end_matches('/'));
     let peer = replica.peer()?;
     let mut report = SyncReport::default();
+    // Tickets to ask the server for whole in the next request, and all asked so far.
+    let mut want_whole: Vec<String> = Vec::new();
+    let mut asked: Vec<String> = Vec::new();
     while report.rounds < MAX_ROUNDS {
         if replica.cancelled() {
             return Err(Error::Interrupted);
@@ -111,6 +117,7 @@ pub fn sync_with<R: Replica>(
             cursor: replica.cursor()?,
             changes: outgoing.iter().map(|o| o.changes.clone()).collect(),
             shared,
+            whole: std::mem::take(&mut want_whole),
         };
         let body = encode(&request).map_err(|e| Error::Sync(e.to_string()))?;
         report.bytes_up += body.len();
@@ -127,11 +134,17 @@ pub fn sync_with<R: Replica>(
             let Some(sent) = outgoing.iter().find(|o| o.changes.ticket == result.ticket) else {
                 continue;
             };
-            replica.acknowledge(sent, result.refused.as_deref())?;
             answered += 1;
-            match result.refused {
-                None => report.uploaded += 1,
-                Some(_) => report.refused += 1,
+            match &result.outcome {
+                Outcome::Stored => {
+                    replica.acknowledge(sent, None)?;
+                    report.uploaded += 1;
+                }
+                Outcome::Refused(reason) => {
+                    replica.acknowledge(sent, Some(reason))?;
+                    report.refused += 1;
+                }
+                Outcome::SendWhole => replica.send_whole(sent)?,
             }
         }
         let mut failed_now = 0;
@@ -146,9 +159,16 @@ pub fn sync_with<R: Replica>(
             match replica.apply(change) {
                 Ok(()) => report.downloaded += 1,
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
+                // This replica lacks history the change builds on (it was restored from an
+                // older backup): ask for the whole ticket next round, once.
+                Err(Error::Doc(DocError::MissingHistory)) if !asked.contains(&change.ticket) => {
+                    asked.push(change.ticket.clone());
+                    want_whole.push(change.ticket.clone());
+                }
                 Err(_) => failed_now += 1,
             }
         }
+
         // If anything failed to apply, keep the old cursor: the server sends the page again
         // (what did apply is ignored the second time) rather than the update being lost.
         report.failed += failed_now;
@@ -156,11 +176,17 @@ pub fn sync_with<R: Replica>(
             progress(&report);
             break;
         }
-        replica.set_cursor(response.cursor)?;
+        if want_whole.is_empty() {
+            replica.set_cursor(response.cursor)?;
+        }
         progress(&report);
-        // Done when the server has nothing more and nothing of ours waits (or the server
-        // answered none of what we sent: no progress to be made now).
-        if !response.more && (answered == 0 || replica.outbox(1)?.is_empty()) {
+        // Done when the server has nothing more, nothing of ours waits (or the server
+        // answered none of what we sent: no progress to be made now), and no ticket must be
+        // fetched whole.
+        if !response.more
+            && want_whole.is_empty()
+            && (answered == 0 || replica.outbox(1)?.is_empty())
+        {
             break;
         }
     }

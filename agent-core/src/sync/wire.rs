@@ -78,14 +78,26 @@ pub struct SyncRequest {
     pub changes: Vec<DocChanges>,
     /// Shared documents this client owns and changed (a township's directory part).
     pub shared: Vec<SharedDoc>,
+    /// Tickets this client needs whole: changes it received build on history it lacks (it
+    /// was restored from an older backup).
+    pub whole: Vec<String>,
 }
 
 /// What the server did with one uploaded ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocResult {
     pub ticket: String,
-    /// `None`: stored. `Some(reason)`: refused, in Chinese for the agent.
-    pub refused: Option<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Stored,
+    /// Refused, with the reason in Chinese for the agent; nothing was stored.
+    Refused(String),
+    /// The server lacks the history these changes build on (it was restored from an older
+    /// backup): send the whole ticket. Nothing was stored.
+    SendWhole,
 }
 
 /// The server answers: per-ticket results, everything new in the client's scope since its
@@ -176,6 +188,7 @@ mod tests {
                 bytes: vec![1, 2, 3, 4],
             }],
             shared: vec![],
+            whole: vec![],
         }
     }
 

@@ -46,9 +46,11 @@ CREATE TABLE peers (
 );
 
 -- A township's uploads to its district: how far in `changes` each ticket was sent and
--- acknowledged, and the district's reason when it refused.
+-- acknowledged, the district's reason when it refused, and whether the district asked for
+-- the whole ticket (it lost history in a restore).
 CREATE TABLE upstream (
     ticket  TEXT PRIMARY KEY,
     seq     INTEGER NOT NULL,
-    refused TEXT
+    refused TEXT,
+    whole   INTEGER NOT NULL DEFAULT 0
 );
