@@ -129,7 +129,10 @@ fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
     // 失业证 (handled at the township), 独生子女证补办 (materials missing),
     // 白酒零售许可证 (a district window's item).
     for (i, code) in ["SB001", "WJ017", "SW005"].into_iter().enumerate() {
-        let item = tablet.catalog().item(code).ok_or("demo catalog lacks an item")?;
+        let item = tablet
+            .catalog()
+            .item(code)
+            .ok_or("demo catalog lacks an item")?;
         let form = demo::form(&mut rng, item, i, i != 1);
         let reg = tablet.register(&form)?;
         let t = &reg.view.ticket;
@@ -148,7 +151,10 @@ fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
     println!("== 网络恢复：平板同步 ==");
     report("平板 → 乡镇", &sync_now(&mut tablet, township)?);
     for n in &numbers {
-        println!("{n}  {}（乡镇服务器时间为准）", tablet.get(n)?.life.status.label());
+        println!(
+            "{n}  {}（乡镇服务器时间为准）",
+            tablet.get(n)?.life.status.label()
+        );
     }
 
     println!();
@@ -221,8 +227,16 @@ fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
         let t = v.life.status.label();
         let w = staff.status(township, "township", n)?;
         let d = staff.status(district, "window", n)?;
-        let same = if t == w && w == d { "一致" } else { "不一致！" };
-        let due = v.deadline.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
+        let same = if t == w && w == d {
+            "一致"
+        } else {
+            "不一致！"
+        };
+        let due = v
+            .deadline
+            .due
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "—".into());
         println!("{n}  {t} / {w} / {d}  {same}  {due}");
     }
     let noop = sync_now(&mut tablet, township)?;
@@ -259,7 +273,11 @@ impl Staff {
     }
 
     fn request(&self, builder: reqwest::blocking::RequestBuilder, role: &str) -> Res<Value> {
-        let name = if role == "window" { "window-zhaomin" } else { "clerk-wangfang" };
+        let name = if role == "window" {
+            "window-zhaomin"
+        } else {
+            "clerk-wangfang"
+        };
         let resp = builder
             .header("X-Daiban-Staff", name)
             .header("X-Daiban-Role", role)
@@ -272,7 +290,14 @@ impl Staff {
         Ok(body)
     }
 
-    fn act(&self, server: &str, role: &str, n: &TicketNumber, kind: &str, payload: Value) -> Res<()> {
+    fn act(
+        &self,
+        server: &str,
+        role: &str,
+        n: &TicketNumber,
+        kind: &str,
+        payload: Value,
+    ) -> Res<()> {
         let url = format!("{server}/api/tickets/{n}/events");
         let body = json!({ "kind": kind, "note": "", "payload": payload });
         let view = self.request(self.0.post(url).json(&body), role)?;
@@ -289,7 +314,10 @@ impl Staff {
     }
 
     fn sync_upward(&self, township: &str) -> Res<SyncReport> {
-        let body = self.request(self.0.post(format!("{township}/api/upstream/sync")), "township")?;
+        let body = self.request(
+            self.0.post(format!("{township}/api/upstream/sync")),
+            "township",
+        )?;
         Ok(serde_json::from_value(body)?)
     }
 }

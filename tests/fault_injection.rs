@@ -21,7 +21,11 @@ use serde_json::{json, Value};
 
 use support::*;
 
-const POINTS: [&str; 3] = ["sync-received", "sync-before-commit", "sync-before-response"];
+const POINTS: [&str; 3] = [
+    "sync-received",
+    "sync-before-commit",
+    "sync-before-response",
+];
 
 /// Restart `server` on its port, with `env`.
 fn restart(server: &mut Server, env: &[(&str, &str)], capture: bool) {
@@ -102,7 +106,10 @@ fn servers_killed_mid_request_lose_and_duplicate_nothing() {
             retried_ok += 1;
         }
         *hits
-            .entry(format!("{}/{point}", if at_district { "district" } else { "township" }))
+            .entry(format!(
+                "{}/{point}",
+                if at_district { "district" } else { "township" }
+            ))
             .or_default() += 1;
     }
     println!("kills mid-request: {hits:?}; {retried_ok}/{trials} syncs completed by retrying");
@@ -120,7 +127,11 @@ fn servers_killed_mid_request_lose_and_duplicate_nothing() {
     for store in tablets.iter_mut() {
         on_tablets += store.count().unwrap() as usize;
     }
-    assert_eq!(on_tablets, registered.len(), "tickets lost or duplicated on tablets");
+    assert_eq!(
+        on_tablets,
+        registered.len(),
+        "tickets lost or duplicated on tablets"
+    );
     for n in &registered {
         let store = tablets.iter_mut().find(|s| s.point() == n.point()).unwrap();
         let view = store.get(n).unwrap();
@@ -135,9 +146,18 @@ fn servers_killed_mid_request_lose_and_duplicate_nothing() {
             .count();
         assert_eq!(received, 1, "{n}: `received` stamped {received} times");
         for (server, role) in [(&township, "township"), (&district, "window")] {
-            let sv: Value = server_view(server, role, n).unwrap_or_else(|| panic!("{n} lost on {role}"));
-            assert_eq!(sv["ticket"]["events"].as_array().unwrap().len(), ids.len(), "{n} on {role}");
-            assert_eq!(sv["life"]["status"], view.life.status.as_str(), "{n} on {role}");
+            let sv: Value =
+                server_view(server, role, n).unwrap_or_else(|| panic!("{n} lost on {role}"));
+            assert_eq!(
+                sv["ticket"]["events"].as_array().unwrap().len(),
+                ids.len(),
+                "{n} on {role}"
+            );
+            assert_eq!(
+                sv["life"]["status"],
+                view.life.status.as_str(),
+                "{n} on {role}"
+            );
         }
     }
 }

@@ -46,7 +46,9 @@ fn server_heads(data: &Path) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
     .unwrap();
     let mut stmt = conn.prepare("SELECT ticket, doc FROM docs").unwrap();
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
         .unwrap();
     rows.map(|r| {
         let (n, doc) = r.unwrap();
@@ -103,14 +105,19 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
                 let form = demo::forms(rng.next_u64(), 1, &catalog).pop().unwrap();
                 numbers.insert(t.store.register(&form).unwrap().view.ticket.number);
             }
-            let held: Vec<TicketNumber> =
-                numbers.iter().filter(|n| n.point() == t.store.point()).cloned().collect();
+            let held: Vec<TicketNumber> = numbers
+                .iter()
+                .filter(|n| n.point() == t.store.point())
+                .cloned()
+                .collect();
             for n in held {
                 let Ok(view) = t.store.get(&n) else { continue };
                 let kind = match view.life.status {
                     Status::Returned => EventKind::Delivered,
                     Status::AwaitingSupplement => EventKind::SupplementProvided,
-                    Status::Received | Status::Accepted if roll(&mut rng, 10) => EventKind::Withdrawn,
+                    Status::Received | Status::Accepted if roll(&mut rng, 10) => {
+                        EventKind::Withdrawn
+                    }
                     _ => continue,
                 };
                 if roll(&mut rng, 40) {
@@ -127,7 +134,10 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
             }
             let (kind, payload) = match rng.below(8) {
                 0 | 1 => ("accepted", json!({})),
-                2 => ("supplement_requested", json!({ "missing": ["户口本复印件"] })),
+                2 => (
+                    "supplement_requested",
+                    json!({ "missing": ["户口本复印件"] }),
+                ),
                 3 => ("handled", json!({})),
                 4 => ("forwarded", json!({ "window": "民政局窗口" })),
                 5 => ("completed", json!({ "outcome": "approved" })),
@@ -137,7 +147,13 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
             // The API refuses what the lifecycle does not allow; that is part of the run.
             staff_event(township, "township", n, kind, payload);
             if roll(&mut rng, 30) {
-                staff_event(&district, "window", n, "completed", json!({ "outcome": "denied", "reason": "材料不全" }));
+                staff_event(
+                    &district,
+                    "window",
+                    n,
+                    "completed",
+                    json!({ "outcome": "denied", "reason": "材料不全" }),
+                );
             }
         }
         // Links come and go; relays cut some responses in flight.
@@ -183,13 +199,24 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
     for n in &numbers {
         let town = usize::from(n.point() >= 200);
         let heads = &district_heads[n.as_str()];
-        assert_eq!(&township_heads[town][n.as_str()], heads, "{n}: township differs");
-        assert!(!township_heads[1 - town].contains_key(n.as_str()), "{n} leaked");
+        assert_eq!(
+            &township_heads[town][n.as_str()],
+            heads,
+            "{n}: township differs"
+        );
+        assert!(
+            !township_heads[1 - town].contains_key(n.as_str()),
+            "{n} leaked"
+        );
         let expected = server_view(&district, "window", n).unwrap();
         for t in tablets.iter_mut().filter(|t| t.store.point() == n.point()) {
-            let mut doc =
-                TicketDoc::load(&t.store.export(n).unwrap(), &ActorId::random()).unwrap();
-            assert_eq!(&doc.heads(), heads, "{n}: tablet {} differs", t.store.device());
+            let mut doc = TicketDoc::load(&t.store.export(n).unwrap(), &ActorId::random()).unwrap();
+            assert_eq!(
+                &doc.heads(),
+                heads,
+                "{n}: tablet {} differs",
+                t.store.device()
+            );
             let v = t.store.get(n).unwrap();
             assert_eq!(expected["life"]["status"], v.life.status.as_str(), "{n}");
             assert_eq!(expected["life"]["needs_review"], v.life.needs_review, "{n}");
@@ -201,5 +228,8 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
         numbers.len(),
         tablets.len()
     );
-    assert!(review > 0, "no conflicting events happened: the run did not test conflicts");
+    assert!(
+        review > 0,
+        "no conflicting events happened: the run did not test conflicts"
+    );
 }

@@ -19,7 +19,12 @@ use support::*;
 fn form(code: &str, seed: u64) -> agent_core::domain::ticket::NewTicket {
     let catalog = agent_core::domain::catalog::Catalog::demo();
     let item = catalog.item(code).unwrap();
-    agent_core::demo::form(&mut agent_core::demo::Rng::new(seed), item, seed as usize, true)
+    agent_core::demo::form(
+        &mut agent_core::demo::Rng::new(seed),
+        item,
+        seed as usize,
+        true,
+    )
 }
 
 #[test]
@@ -57,7 +62,13 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
     );
     staff_ok(&bailin, "township", &a1, "returned", json!({}));
     staff_ok(&bailin, "township", &b1, "accepted", json!({}));
-    staff_ok(&bailin, "township", &b1, "forwarded", json!({ "window": "人社局窗口" }));
+    staff_ok(
+        &bailin,
+        "township",
+        &b1,
+        "forwarded",
+        json!({ "window": "人社局窗口" }),
+    );
     sync_upward(&bailin);
     sync_upward(&longtan);
     assert_eq!(server_status(&district, "window", &b1), "forwarded");
@@ -110,7 +121,10 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
     assert_eq!(server_status(&district, "window", &c1), "received");
 
     // Scope: each tablet holds only its point's tickets; 龙潭镇 none of 柏林镇's.
-    assert_eq!((a.count().unwrap(), b.count().unwrap(), c.count().unwrap()), (1, 1, 1));
+    assert_eq!(
+        (a.count().unwrap(), b.count().unwrap(), c.count().unwrap()),
+        (1, 1, 1)
+    );
     assert!(server_view(&longtan, "township", &a1).is_none());
     assert!(server_view(&bailin, "township", &c1).is_none());
 
@@ -123,5 +137,90 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
     assert!(
         up["bytes_up"].as_u64().unwrap() + up["bytes_down"].as_u64().unwrap() < 300,
         "{up}"
+    );
+}
+
+/// A township restored from an older backup forgot tickets and events its tablets and its
+/// district already have; after one sync each way everything is back, nothing twice.
+#[test]
+fn a_township_restored_from_an_old_backup_gets_everything_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (district, mut bailin) = district_and_township(dir.path());
+    let mut a = tablet(dir.path(), 101, 1);
+    let t1 = a.register(&form("YB012", 1)).unwrap().view.ticket.number;
+    sync_now(&mut a, &bailin.url).unwrap();
+    staff_ok(&bailin, "township", &t1, "accepted", json!({}));
+    sync_upward(&bailin);
+    let backup = dir.path().join("bailin-backup.db");
+    cli(&["backup", "--to", backup.to_str().unwrap()], &bailin.data);
+
+    // After the backup: a ticket and a township action that reached the district, and a
+    // ticket that reached only the township.
+    let t2 = a.register(&form("SB001", 2)).unwrap().view.ticket.number;
+    sync_now(&mut a, &bailin.url).unwrap();
+    staff_ok(
+        &bailin,
+        "township",
+        &t1,
+        "special_started",
+        json!({ "procedure": "实地核查" }),
+    );
+    sync_upward(&bailin);
+    let t3 = a.register(&form("GA004", 3)).unwrap().view.ticket.number;
+    sync_now(&mut a, &bailin.url).unwrap();
+
+    bailin.kill();
+    cli(
+        &["restore", "--from", backup.to_str().unwrap()],
+        &bailin.data,
+    );
+    let bailin = serve(&bailin.data);
+    assert!(server_view(&bailin, "township", &t2).is_none());
+    assert!(server_view(&bailin, "township", &t3).is_none());
+
+    sync_upward(&bailin);
+    let r = sync_now(&mut a, &bailin.url).unwrap();
+    let states: Vec<_> = a
+        .search(&agent_core::store::Query::default())
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|s| (s.number, s.sync_state, s.sync_reason))
+        .collect();
+    assert!(
+        r.uploaded >= 3,
+        "the tablet re-sent everything: {r:?} {states:?}"
+    );
+    sync_upward(&bailin);
+    sync_now(&mut a, &bailin.url).unwrap();
+
+    for n in [&t1, &t2, &t3] {
+        let v = a.get(n).unwrap();
+        let ids: std::collections::HashSet<_> = v.ticket.events.iter().map(|e| &e.id).collect();
+        assert_eq!(ids.len(), v.ticket.events.len(), "{n}: an event twice");
+        let received = v
+            .ticket
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Received)
+            .count();
+        assert_eq!(received, 1, "{n}");
+        for (server, role) in [(&bailin, "township"), (&district, "window")] {
+            let sv = server_view(server, role, n).unwrap_or_else(|| panic!("{n} lost on {role}"));
+            assert_eq!(
+                sv["life"]["status"],
+                v.life.status.as_str(),
+                "{n} on {role}"
+            );
+            assert_eq!(
+                sv["ticket"]["events"].as_array().unwrap().len(),
+                v.ticket.events.len(),
+                "{n} on {role}"
+            );
+        }
+    }
+    assert!(
+        a.get(&t1).unwrap().life.special,
+        "the special procedure came back from the district"
     );
 }

@@ -81,7 +81,10 @@ fn three_level_demo_runs_and_every_level_agrees() {
         "窗口  → 已办结",
         "为民服务全程代理承办单",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
     let table: Vec<&str> = stdout
         .lines()
@@ -93,7 +96,11 @@ fn three_level_demo_runs_and_every_level_agrees() {
     for row in table {
         assert!(row.contains("  一致  "), "levels disagree: {row}");
     }
-    assert_eq!(stdout.matches("已送达 / 已送达 / 已送达").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("已送达 / 已送达 / 已送达").count(),
+        2,
+        "{stdout}"
+    );
     // A non-empty directory is refused rather than mixed into.
     let again = Command::new(example("demo"))
         .arg(dir.path().join("demo"))

@@ -257,7 +257,10 @@ fn sync_status_counts_states_and_keeps_the_last_sync() {
         .map(|f| store.register(f).unwrap().view.ticket.number)
         .collect();
     let status = store.sync_status().unwrap();
-    assert_eq!((status.pending, status.refused, status.synced), (n as u64, 0, 0));
+    assert_eq!(
+        (status.pending, status.refused, status.synced),
+        (n as u64, 0, 0)
+    );
     assert!(status.refusals.is_empty());
 
     // Two stored, the rest refused; the list stops at MAX_REFUSALS_LISTED, oldest first.
@@ -294,7 +297,11 @@ fn sync_status_counts_states_and_keeps_the_last_sync() {
     store.record_sync(SyncOutcome::Ok, &report, None).unwrap();
     clock.set(at(2026, 3, 2, 10));
     store
-        .record_sync(SyncOutcome::Failed, &SyncReport::default(), Some("同步失败：断网"))
+        .record_sync(
+            SyncOutcome::Failed,
+            &SyncReport::default(),
+            Some("同步失败：断网"),
+        )
         .unwrap();
     let last = store.sync_status().unwrap().last_sync.unwrap();
     assert_eq!(last.at, at(2026, 3, 2, 10));

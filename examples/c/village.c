@@ -1,13 +1,18 @@
 /*
  * village.c: a village point's day through the Daiban C ABI, using only daiban.h and the
  * library. It opens a store, registers tickets, records an event, lists them, prints a
- * receipt, and walks every error path a host can reach, checking each status code.
+ * receipt, shows the sync status, syncs with the township server when one is given (with a
+ * progress callback), and walks every error path a host can reach, checking each status code.
  *
  * Build and run (from the repository root, after `cargo build -p daiban-ffi`):
  *
  *   cc -std=c11 -Wall -Wextra -Werror -I ffi/include examples/c/village.c \
  *      -L target/debug -ldaiban -Wl,-rpath,"$PWD/target/debug" -o /tmp/village
- *   /tmp/village "$(mktemp -d)"
+ *   /tmp/village "$(mktemp -d)"                         # offline
+ *   /tmp/village "$(mktemp -d)" http://127.0.0.1:8700   # and sync with a township server
+ *
+ * The server must be a township whose directory holds point 101 (as the demo directory
+ * does); the program syncs as device 1 of point 101.
  *
  * Exit status: 0 when every call returned what was expected, 1 otherwise, 2 on bad usage.
  * ffi/tests/c_example.rs builds and runs it (also under valgrind) in CI.
@@ -76,6 +81,53 @@ static void form(char *buf, size_t len, const char *name, const char *id, const 
              name, id, phone, materials);
 }
 
+/* The number after "key": in a JSON text, or -1. A real app would use its JSON library. */
+static long json_long(const char *json, const char *key) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *p = json != NULL ? strstr(json, pattern) : NULL;
+    return p != NULL ? strtol(p + strlen(pattern), NULL, 10) : -1;
+}
+
+/* What the sync progress callback saw; the library passes it back as user_data. */
+struct sync_progress {
+    int calls;
+    long last_round;
+};
+
+/* Called by the library after every round trip of a sync, on the thread that called
+ * daiban_store_sync_progress. The JSON is valid only during the call; a real app would
+ * parse it and move a progress bar. */
+static void on_sync_progress(void *user_data, const char *report_json) {
+    struct sync_progress *progress = user_data;
+    progress->calls++;
+    progress->last_round = json_long(report_json, "rounds");
+    printf("    sync round %ld: uploaded %ld, downloaded %ld, refused %ld\n",
+           progress->last_round, json_long(report_json, "uploaded"),
+           json_long(report_json, "downloaded"), json_long(report_json, "refused"));
+}
+
+/* Print the sync status (what waits to upload, what the server refused, the last sync) and
+ * check how many tickets wait. */
+static void show_sync_status(daiban_store *store, const char *what, long want_pending) {
+    char *status = NULL;
+    expect(what, daiban_store_sync_status(store, &status), DAIBAN_OK);
+    if (status == NULL) {
+        return;
+    }
+    long pending = json_long(status, "pending");
+    printf("    pending %ld, refused %ld, synced %ld, cursor %ld, last sync: %s\n", pending,
+           json_long(status, "refused"), json_long(status, "synced"), json_long(status, "cursor"),
+           strstr(status, "\"last_sync\":null") != NULL       ? "none"
+           : strstr(status, "\"outcome\":\"ok\"") != NULL ? "ok"
+                                                           : "did not finish");
+    if (pending != want_pending) {
+        printf("    expected %ld pending\n", want_pending);
+        failures++;
+    }
+    release(status);
+}
+
 static const char *ALL_MATERIALS =
     "{\"name\": \"身份证复印件\", \"received\": true},"
     " {\"name\": \"户口本复印件\", \"received\": true},"
@@ -83,10 +135,14 @@ static const char *ALL_MATERIALS =
     " {\"name\": \"一寸照片2张\", \"received\": true}";
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s DIR   (the store is created as DIR/village.db)\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr,
+                "usage: %s DIR [SERVER_URL]   (the store is created as DIR/village.db;\n"
+                "       with SERVER_URL, e.g. http://127.0.0.1:8700, it syncs with that township)\n",
+                argv[0]);
         return 2;
     }
+    const char *server_url = argc == 3 ? argv[2] : NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/village.db", argv[1]);
     uint8_t key[DAIBAN_KEY_LEN];
@@ -173,6 +229,32 @@ int main(int argc, char **argv) {
     }
     release(receipt);
 
+    /* Sync: offline, the status says what waits to upload. With a server, sync now, with a
+     * progress callback (a real app runs this on a worker thread; the UI thread can keep
+     * searching the same handle meanwhile, and a cancel button calls daiban_store_cancel). */
+    show_sync_status(store, "sync_status", 3);
+    if (server_url == NULL) {
+        printf("sync: no server URL given, staying offline\n");
+    } else {
+        struct sync_progress progress = {0, 0};
+        char *report = NULL;
+        expect("sync_progress",
+               daiban_store_sync_progress(store, server_url, on_sync_progress, &progress, &report),
+               DAIBAN_OK);
+        if (report != NULL) {
+            long rounds = json_long(report, "rounds");
+            printf("    %d progress call(s) for %ld round trip(s); uploaded %ld\n", progress.calls,
+                   rounds, json_long(report, "uploaded"));
+            if (progress.calls < 1 || progress.calls != rounds || progress.last_round != rounds ||
+                json_long(report, "uploaded") != 3) {
+                printf("    the progress calls do not match the report\n");
+                failures++;
+            }
+        }
+        release(report);
+        show_sync_status(store, "sync_status after sync", 0);
+    }
+
     /* --- Every error path a host can reach; out-parameters must stay as they were. --- */
     char *out = NULL;
     char bad_form[1024];
@@ -213,6 +295,12 @@ int main(int argc, char **argv) {
     expect("set_calendar: bad line",
            daiban_store_set_calendar(store, "date,kind,name\n2027-02-30,holiday,春节\n"),
            DAIBAN_CALENDAR);
+    expect("sync_status: NULL out", daiban_store_sync_status(store, NULL), DAIBAN_NULL_ARGUMENT);
+    expect("sync_progress: NULL server URL",
+           daiban_store_sync_progress(store, NULL, on_sync_progress, NULL, &out),
+           DAIBAN_NULL_ARGUMENT);
+    expect("sync: no server listening", daiban_store_sync(store, "http://127.0.0.1:1", &out),
+           DAIBAN_SYNC);
     expect("cancel with nothing running", daiban_store_cancel(store), DAIBAN_OK);
     if (out != NULL) {
         printf("an out-parameter was written on failure\n");

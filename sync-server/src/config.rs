@@ -70,7 +70,9 @@ impl Config {
             path: path.clone(),
             message: e.message().to_owned(),
         })?;
-        config.check().map_err(|message| Error::Config { path, message })?;
+        config
+            .check()
+            .map_err(|message| Error::Config { path, message })?;
         Ok(config)
     }
 

@@ -83,16 +83,14 @@ impl AppState {
     /// One sync with the district now (waits for a running one to finish first).
     pub async fn sync_upward(&self) -> Result<SyncReport, Error> {
         let Some(parent) = self.parent.clone() else {
-            return Err(Error::BadRequest(
-                "这个服务器没有上级（区县）服务器".into(),
-            ));
+            return Err(Error::BadRequest("这个服务器没有上级（区县）服务器".into()));
         };
         let _one = parent.running.lock().await;
         let store = Arc::clone(&self.store);
         let (url, township) = (parent.url.clone(), parent.township.clone());
         let report = tokio::task::spawn_blocking(move || Upstream::new(store, township).sync(&url))
-        .await
-        .map_err(|e| Error::Internal(format!("task failed: {e}")))??;
+            .await
+            .map_err(|e| Error::Internal(format!("task failed: {e}")))??;
         Ok(report)
     }
 
@@ -270,7 +268,10 @@ async fn append_handler(
 }
 
 /// Sync with the district now (township staff; the console's 立即同步).
-async fn upstream_handler(State(state): State<AppState>, staff: Staff) -> Result<Response, ApiError> {
+async fn upstream_handler(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, ApiError> {
     if staff.role != Role::Township {
         return Err(Error::Forbidden("只有乡镇中心工作人员可以发起同步".into()).into());
     }

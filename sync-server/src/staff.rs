@@ -15,8 +15,8 @@ use agent_core::domain::validate::normalize;
 
 use crate::config::ServerRole;
 use crate::error::{Error, Result};
-use crate::sync::ServerInfo;
 use crate::store::{insert_change, load_doc, save_doc, ServerStore};
+use crate::sync::ServerInfo;
 
 /// Longest staff name accepted in the identity header.
 const MAX_STAFF_NAME: usize = 64;

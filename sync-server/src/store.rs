@@ -32,6 +32,7 @@ pub struct ServerStore {
     conn: Connection,
     actor: ActorId,
     path: PathBuf,
+    epoch: u64,
 }
 
 impl ServerStore {
@@ -52,7 +53,22 @@ impl ServerStore {
                 actor
             }
         };
-        Ok(ServerStore { conn, actor, path })
+        let epoch = match get_meta(&conn, "epoch")? {
+            Some(v) => String::from_utf8_lossy(&v).parse().unwrap_or(1),
+            None => new_epoch(&conn)?,
+        };
+        Ok(ServerStore {
+            conn,
+            actor,
+            path,
+            epoch,
+        })
+    }
+
+    /// Changes whenever the store is restored from a backup; clients that synced in another
+    /// epoch re-send everything (see docs/SYNC.md).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn path(&self) -> &Path {
@@ -160,10 +176,28 @@ pub fn restore(db: &Path, from: &Path) -> Result<PathBuf> {
         from,
         None::<fn(rusqlite::backup::Progress)>,
     )?;
+    // The restored store may have forgotten what it acknowledged since the backup: a new
+    // epoch makes its tablets re-send everything, and its own upward state starts over so
+    // the district sends back everything in scope, this township's own changes included.
+    new_epoch(&conn)?;
+    conn.execute(
+        "DELETE FROM meta WHERE key IN ('upstream_cursor', 'upstream_epoch')",
+        [],
+    )?;
     // Refuse to leave a half-usable file behind: the restored store must open and migrate.
     drop(conn);
     ServerStore::open(db)?;
     Ok(aside)
+}
+
+/// Store and return a fresh random epoch (never 0, which means "none" on the wire).
+fn new_epoch(conn: &Connection) -> Result<u64> {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| Error::Internal("no randomness for the epoch".into()))?;
+    let epoch = (u64::from_le_bytes(b) >> 1).max(1);
+    put_meta(conn, "epoch", epoch.to_string().as_bytes())?;
+    Ok(epoch)
 }
 
 /// A backup must be a sync-server database of a schema this build can read.
@@ -318,7 +352,9 @@ pub(crate) fn put_shared(
 pub(crate) fn directory(conn: &Connection) -> Result<Directory> {
     let mut dir = Directory::default();
     let mut stmt = conn.prepare("SELECT name, body FROM shared WHERE name LIKE 'directory%'")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
     for row in rows {
         let (name, body) = row?;
         let part: DirectoryPart = serde_json::from_slice(&body)

@@ -20,10 +20,10 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 
 use agent_core::doc::{DocError, TicketDoc};
+use agent_core::domain::directory::{Directory, DirectoryPart};
 use agent_core::domain::event::{may_append, Event, EventKind, Role};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::Ticket;
-use agent_core::domain::directory::{Directory, DirectoryPart};
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{
     decode_request, encode, DocChanges, DocResult, Outcome, Peer, SharedDoc, SyncResponse,
@@ -141,25 +141,37 @@ pub fn handle(
         .map_err(|_| Error::BadRequest("request counter out of range".into()))?;
     let scope = scope(store, info, &req.peer)?;
     let actor = store.actor().clone();
+    let epoch = store.epoch();
+    let digest = ring::digest::digest(&ring::digest::SHA256, body);
     let tx = store.begin()?;
-    let last: Option<(i64, Vec<u8>)> = tx
+    let last: Option<(i64, Vec<u8>, Vec<u8>)> = tx
         .query_row(
-            "SELECT last_counter, last_response FROM peers WHERE peer = ?1",
+            "SELECT last_counter, last_digest, last_response FROM peers WHERE peer = ?1",
             [&scope.origin],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     match last {
-        Some((last, body)) if counter == last => {
+        Some((last, d, body)) if counter == last && d == digest.as_ref() => {
             return Ok(Handled {
                 body,
                 stored: false,
             })
         }
-        Some((last, _)) if counter < last => return Err(Error::StaleCounter),
+        // An older counter, or the same counter with another body (a client restored from a
+        // backup numbering again): never answer it with another request's response.
+        Some((last, _, _)) if counter <= last => return Err(Error::StaleCounter),
         _ => {}
     }
-    let before: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+    // A client from another epoch (this store was restored since) or a new one gets
+    // everything in scope, its own changes included; one from another epoch also re-sends
+    // everything.
+    let fresh = req.epoch != epoch;
+    let reset = fresh && req.epoch != 0;
+    let cursor = if reset { 0 } else { req.cursor };
+    let before: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+        r.get(0)
+    })?;
     let mut results = Vec::with_capacity(req.changes.len());
     for dc in &req.changes {
         let outcome = ingest(&tx, &actor, info, &scope, dc, now)?;
@@ -177,7 +189,7 @@ pub fn handle(
     for doc in &req.shared {
         ingest_shared(&tx, &scope, doc)?;
     }
-    let (mut changes, shared, cursor, more) = page(&tx, &scope, req.cursor)?;
+    let (mut changes, shared, cursor, more) = page(&tx, &scope, cursor, fresh)?;
     // Tickets the client lacks history of go whole, before the page's changes to them.
     let mut whole = Vec::new();
     for ticket in req.whole.iter().take(MAX_WHOLE) {
@@ -194,18 +206,24 @@ pub fn handle(
     let response = encode(&SyncResponse {
         v: PROTOCOL_VERSION,
         cursor,
+        epoch,
+        reset,
         more,
         results,
         changes,
         shared,
     })?;
     tx.execute(
-        "INSERT INTO peers (peer, last_counter, last_response) VALUES (?1, ?2, ?3)
+        "INSERT INTO peers (peer, last_counter, last_digest, last_response)
+         VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (peer) DO UPDATE
-         SET last_counter = excluded.last_counter, last_response = excluded.last_response",
-        params![scope.origin, counter, response],
+         SET last_counter = excluded.last_counter, last_digest = excluded.last_digest,
+             last_response = excluded.last_response",
+        params![scope.origin, counter, digest.as_ref(), response],
     )?;
-    let after: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+    let after: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+        r.get(0)
+    })?;
     crate::fault::point("sync-before-commit");
     tx.commit()?;
     Ok(Handled {
@@ -268,11 +286,13 @@ fn ingest(
         return refuse("上传的数据与办件编号不符");
     }
     // A tablet appends only agent events; a township brings its own, its stamps and its
-    // tablets' (full actor binding is issue 6).
+    // tablets'. This server's own stamps may come back too: a store restored from a backup
+    // gets its lost history back from its clients (full actor binding is issue 6).
+    let own_stamp = |e: &Event| e.role == Role::Server && e.actor == info.server_id;
     if let Some(e) = ticket
         .events
         .iter()
-        .filter(|e| !known.contains(&e.id))
+        .filter(|e| !known.contains(&e.id) && !own_stamp(e))
         .find(|e| !scope.may_bring(e.role) || !may_append(e.role, e.kind))
     {
         // Said of who brought it: a tablet's agent cannot record a township's event (the
@@ -285,7 +305,14 @@ fn ingest(
     }
     let new = doc.changes_since(&before);
     if !new.is_empty() {
-        insert_change(tx, number.as_str(), ticket.point, &scope.township, &scope.origin, &new)?;
+        insert_change(
+            tx,
+            number.as_str(),
+            ticket.point,
+            &scope.township,
+            &scope.origin,
+            &new,
+        )?;
     }
     let stamps = match scope.peer {
         Peer::Device { .. } if info.role == ServerRole::Township => {
@@ -294,7 +321,14 @@ fn ingest(
         _ => Vec::new(),
     };
     if !stamps.is_empty() {
-        insert_change(tx, number.as_str(), ticket.point, &scope.township, "server", &stamps)?;
+        insert_change(
+            tx,
+            number.as_str(),
+            ticket.point,
+            &scope.township,
+            "server",
+            &stamps,
+        )?;
     }
     if !new.is_empty() || !stamps.is_empty() {
         save_doc(tx, number.as_str(), ticket.point, &doc.save(true))?;
@@ -371,11 +405,13 @@ fn stamp(
 /// What a page carries: ticket changes, shared documents, the next cursor, whether more wait.
 type Page = (Vec<DocChanges>, Vec<SharedDoc>, u64, bool);
 
-/// The log rows in the peer's scope after `cursor`, except its own, up to a page. A tablet
-/// gets its point's tickets and the shared documents of everyone and of its township; a
-/// township gets its tickets and shared documents.
-fn page(tx: &Transaction<'_>, scope: &Scope, cursor: u64) -> Result<Page> {
+/// The log rows in the peer's scope after `cursor`, except its own unless `own`, up to a
+/// page. A tablet gets its point's tickets and the shared documents of everyone and of its
+/// township; a township gets its tickets and shared documents.
+fn page(tx: &Transaction<'_>, scope: &Scope, cursor: u64, own: bool) -> Result<Page> {
     let after = i64::try_from(cursor).unwrap_or(i64::MAX);
+    // No row has an empty origin: excluding it excludes nothing.
+    let skip = if own { "" } else { scope.origin.as_str() };
     let mut stmt;
     let mut rows = match &scope.peer {
         Peer::Device { point, .. } => {
@@ -385,7 +421,7 @@ fn page(tx: &Transaction<'_>, scope: &Scope, cursor: u64) -> Result<Page> {
                    AND (point <> 0 OR township IN (?4, ''))
                  ORDER BY seq",
             )?;
-            stmt.query(params![point, after, scope.origin, scope.township])?
+            stmt.query(params![point, after, skip, scope.township])?
         }
         Peer::Township { .. } => {
             stmt = tx.prepare(
@@ -393,7 +429,7 @@ fn page(tx: &Transaction<'_>, scope: &Scope, cursor: u64) -> Result<Page> {
                  WHERE township IN (?1, '') AND seq > ?2 AND origin <> ?3
                  ORDER BY seq",
             )?;
-            stmt.query(params![scope.township, after, scope.origin])?
+            stmt.query(params![scope.township, after, skip])?
         }
     };
     let mut out: Vec<DocChanges> = Vec::new();
@@ -487,10 +523,10 @@ mod tests {
         ] {
             insert_change(&tx, ticket, point, "t1", origin, &big).unwrap();
         }
-        let (p1, _, c1, more) = page(&tx, &scope, 0).unwrap();
+        let (p1, _, c1, more) = page(&tx, &scope, 0, false).unwrap();
         assert!(more);
         assert_eq!((c1, p1.len()), (2, 2));
-        let (p2, _, c2, more) = page(&tx, &scope, c1).unwrap();
+        let (p2, _, c2, more) = page(&tx, &scope, c1, false).unwrap();
         assert!(more);
         // seq 3 (a), then 4 is our own and 5 another point's: skipped; 6 (b).
         assert_eq!(c2, 6);
@@ -498,16 +534,16 @@ mod tests {
             p2.iter().map(|d| d.ticket.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        let (p3, _, c3, more) = page(&tx, &scope, c2).unwrap();
+        let (p3, _, c3, more) = page(&tx, &scope, c2, false).unwrap();
         assert!(!more);
         assert_eq!((c3, p3.len()), (7, 1));
         // Nothing left: the cursor stays at the newest row; rows of one ticket concatenate.
-        let (p4, _, c4, more) = page(&tx, &scope, c3).unwrap();
+        let (p4, _, c4, more) = page(&tx, &scope, c3, false).unwrap();
         assert!(p4.is_empty() && !more && c4 == 7);
         let small = [1u8, 2, 3];
         insert_change(&tx, "a", 101, "t1", "server", &small).unwrap();
         insert_change(&tx, "a", 101, "t1", "server", &small).unwrap();
-        let (p5, _, c5, _) = page(&tx, &scope, 7).unwrap();
+        let (p5, _, c5, _) = page(&tx, &scope, 7, false).unwrap();
         assert_eq!((c5, p5.len(), p5[0].bytes.len()), (9, 1, 6));
     }
 
@@ -523,18 +559,39 @@ mod tests {
         };
         let mine = SharedName::TownshipDirectory("t1".into());
         let other = SharedName::TownshipDirectory("t2".into());
-        assert!(put_shared(&tx, &SharedName::Catalog, &doc(&SharedName::Catalog, 5), "admin").unwrap());
+        assert!(put_shared(
+            &tx,
+            &SharedName::Catalog,
+            &doc(&SharedName::Catalog, 5),
+            "admin"
+        )
+        .unwrap());
         // An older or equal version is not kept or logged again.
-        assert!(!put_shared(&tx, &SharedName::Catalog, &doc(&SharedName::Catalog, 5), "admin").unwrap());
+        assert!(!put_shared(
+            &tx,
+            &SharedName::Catalog,
+            &doc(&SharedName::Catalog, 5),
+            "admin"
+        )
+        .unwrap());
         assert!(put_shared(&tx, &mine, &doc(&mine, 1), "admin").unwrap());
         assert!(put_shared(&tx, &other, &doc(&other, 1), "admin").unwrap());
-        assert!(put_shared(&tx, &SharedName::Catalog, &doc(&SharedName::Catalog, 6), "admin").unwrap());
+        assert!(put_shared(
+            &tx,
+            &SharedName::Catalog,
+            &doc(&SharedName::Catalog, 6),
+            "admin"
+        )
+        .unwrap());
 
-        let (_, shared, cursor, _) = page(&tx, &device_scope(101, 1, "t1"), 0).unwrap();
-        let names: Vec<_> = shared.iter().map(|d| (d.name.as_str(), d.version)).collect();
+        let (_, shared, cursor, _) = page(&tx, &device_scope(101, 1, "t1"), 0, false).unwrap();
+        let names: Vec<_> = shared
+            .iter()
+            .map(|d| (d.name.as_str(), d.version))
+            .collect();
         // The catalog once, at its newest version; the other township's part not at all.
         assert_eq!(names, [("catalog", 6), ("directory:t1", 1)]);
-        let (_, shared, _, _) = page(&tx, &device_scope(101, 1, "t1"), cursor).unwrap();
+        let (_, shared, _, _) = page(&tx, &device_scope(101, 1, "t1"), cursor, false).unwrap();
         assert!(shared.is_empty());
         let township = Scope {
             peer: Peer::Township { code: "t2".into() },
@@ -542,7 +599,7 @@ mod tests {
             township: "t2".into(),
             directory: Directory::default(),
         };
-        let (_, shared, _, _) = page(&tx, &township, 0).unwrap();
+        let (_, shared, _, _) = page(&tx, &township, 0, false).unwrap();
         let names: Vec<_> = shared.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["catalog", "directory:t2"]);
     }

@@ -17,12 +17,14 @@ use rusqlite::params;
 
 use agent_core::doc::TicketDoc;
 use agent_core::domain::number::TicketNumber;
-use agent_core::sync::client::{sync_with, Replica, SyncReport, Upload};
+use agent_core::sync::client::{next_counter, sync_with, Replica, SyncReport, Upload};
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{DocChanges, Peer, SharedDoc};
 
 use crate::error::Error;
-use crate::store::{get_meta, insert_change, load_doc, put_meta, put_shared, save_doc, ServerStore};
+use crate::store::{
+    get_meta, insert_change, load_doc, put_meta, put_shared, save_doc, ServerStore,
+};
 
 /// Change-log origin of what came from the district.
 pub const PARENT_ORIGIN: &str = "parent";
@@ -152,7 +154,11 @@ impl Replica for Upstream {
         Ok(out)
     }
 
-    fn acknowledge(&mut self, upload: &Upload<i64>, refused: Option<&str>) -> agent_core::Result<()> {
+    fn acknowledge(
+        &mut self,
+        upload: &Upload<i64>,
+        refused: Option<&str>,
+    ) -> agent_core::Result<()> {
         if let Some(reason) = refused {
             tracing::warn!(ticket = %upload.changes.ticket, %reason, "district refused a ticket");
         }
@@ -230,8 +236,15 @@ impl Replica for Upstream {
         }
         let new = doc.changes_since(&before);
         if !new.is_empty() {
-            insert_change(&tx, number.as_str(), ticket.point, &self.township, PARENT_ORIGIN, &new)
-                .map_err(core)?;
+            insert_change(
+                &tx,
+                number.as_str(),
+                ticket.point,
+                &self.township,
+                PARENT_ORIGIN,
+                &new,
+            )
+            .map_err(core)?;
             save_doc(&tx, number.as_str(), ticket.point, &doc.save(true)).map_err(core)?;
         }
         tx.commit()?;
@@ -262,20 +275,50 @@ impl Replica for Upstream {
 
     fn set_cursor(&mut self, cursor: u64) -> agent_core::Result<()> {
         let store = self.lock()?;
-        put_meta(store.conn(), "upstream_cursor", cursor.to_string().as_bytes()).map_err(core)
+        put_meta(
+            store.conn(),
+            "upstream_cursor",
+            cursor.to_string().as_bytes(),
+        )
+        .map_err(core)
     }
 
     fn next_counter(&mut self) -> agent_core::Result<u64> {
         let mut store = self.lock()?;
         let tx = store.begin().map_err(core)?;
-        let n = get_meta(&tx, "upstream_counter")
-            .map_err(core)?
-            .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
-            .unwrap_or(0)
-            .saturating_add(1);
+        let n = next_counter(
+            get_meta(&tx, "upstream_counter")
+                .map_err(core)?
+                .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
+                .unwrap_or(0),
+        );
         put_meta(&tx, "upstream_counter", n.to_string().as_bytes()).map_err(core)?;
         tx.commit()?;
         Ok(n)
+    }
+
+    fn epoch(&mut self) -> agent_core::Result<u64> {
+        Self::meta_u64(&*self.lock()?, "upstream_epoch")
+    }
+
+    fn set_epoch(&mut self, epoch: u64) -> agent_core::Result<()> {
+        let store = self.lock()?;
+        put_meta(store.conn(), "upstream_epoch", epoch.to_string().as_bytes()).map_err(core)
+    }
+
+    /// The district was restored: every ticket goes up again whole (with the district's own
+    /// events it may have lost), and the township's directory part too.
+    fn forget_acknowledged(&mut self) -> agent_core::Result<()> {
+        let mut store = self.lock()?;
+        let tx = store.begin().map_err(core)?;
+        tx.execute(
+            "INSERT INTO upstream (ticket, seq, whole) SELECT ticket, 0, 1 FROM docs WHERE true
+             ON CONFLICT (ticket) DO UPDATE SET whole = 1",
+            [],
+        )?;
+        tx.execute("DELETE FROM meta WHERE key LIKE 'upstream_shared:%'", [])?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn cancelled(&self) -> bool {

@@ -45,6 +45,7 @@ fn request(store: &mut Store, counter: u64, cursor: u64) -> (SyncRequest, Vec<Ou
         },
         counter,
         cursor,
+        epoch: store.sync_epoch().unwrap(),
         changes: out
             .iter()
             .map(|o| DocChanges {
@@ -107,6 +108,9 @@ fn apply(store: &mut Store, sent: &[Outgoing], resp: &SyncResponse) {
         store.apply_changes(&n, &c.bytes).unwrap();
     }
     store.set_sync_cursor(resp.cursor).unwrap();
+    if !resp.more {
+        store.set_sync_epoch(resp.epoch).unwrap();
+    }
 }
 
 /// A staff API request with any headers and body (`None`: GET); returns (status, JSON body).

@@ -144,6 +144,30 @@ impl Store {
         Ok(())
     }
 
+    /// The server epoch of the last completed sync (0: none).
+    pub fn sync_epoch(&self) -> Result<u64> {
+        Ok(get_meta(&self.conn, "sync_epoch")?
+            .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
+            .unwrap_or(0))
+    }
+
+    pub fn set_sync_epoch(&mut self, epoch: u64) -> Result<()> {
+        put_meta(&self.conn, "sync_epoch", epoch.to_string().as_bytes())
+    }
+
+    /// The server was restored from a backup: every ticket it had acknowledged goes up again,
+    /// whole (refused tickets keep their reason until the agent acts on them).
+    pub fn forget_acknowledged(&mut self) -> Result<()> {
+        let tx = begin(&mut self.conn)?;
+        tx.execute("UPDATE docs SET synced_heads = NULL", [])?;
+        tx.execute(
+            "UPDATE tickets SET sync_state = 'pending' WHERE sync_state = 'synced'",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The server lost what it had acknowledged of this ticket: upload all of it next time.
     pub fn forget_synced(&mut self, number: &TicketNumber) -> Result<()> {
         let tx = begin(&mut self.conn)?;
@@ -299,10 +323,11 @@ impl Store {
     /// request is never numbered twice even across a crash (the server's replay guard).
     pub fn next_sync_counter(&mut self) -> Result<u64> {
         let tx = begin(&mut self.conn)?;
-        let n = get_meta(&tx, "sync_counter")?
-            .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
-            .unwrap_or(0)
-            .saturating_add(1);
+        let n = crate::sync::client::next_counter(
+            get_meta(&tx, "sync_counter")?
+                .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
+                .unwrap_or(0),
+        );
         put_meta(&tx, "sync_counter", n.to_string().as_bytes())?;
         tx.commit()?;
         Ok(n)

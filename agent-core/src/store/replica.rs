@@ -20,7 +20,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("SELECT key, value FROM meta WHERE key LIKE 'shared:directory%'")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
         for row in rows {
             let (key, json) = row?;
             let part: DirectoryPart = serde_json::from_slice(&json)?;
@@ -128,6 +130,18 @@ impl Replica for Store {
 
     fn next_counter(&mut self) -> Result<u64> {
         self.next_sync_counter()
+    }
+
+    fn epoch(&mut self) -> Result<u64> {
+        self.sync_epoch()
+    }
+
+    fn set_epoch(&mut self, epoch: u64) -> Result<()> {
+        self.set_sync_epoch(epoch)
+    }
+
+    fn forget_acknowledged(&mut self) -> Result<()> {
+        Store::forget_acknowledged(self)
     }
 
     fn cancelled(&self) -> bool {

@@ -52,10 +52,22 @@ pub trait Replica {
     /// The server's change sequence this replica has seen (0 before the first sync).
     fn cursor(&mut self) -> Result<u64>;
     fn set_cursor(&mut self, cursor: u64) -> Result<()>;
-    /// The next request counter, stored before it is used.
+    /// The next request counter, stored before it is used; see [`next_counter`].
     fn next_counter(&mut self) -> Result<u64>;
+    /// The server epoch of the last completed sync (0: none).
+    fn epoch(&mut self) -> Result<u64>;
+    fn set_epoch(&mut self, epoch: u64) -> Result<()>;
+    /// The server was restored: forget every acknowledgement, so everything goes up again.
+    fn forget_acknowledged(&mut self) -> Result<()>;
     /// The host asked to stop.
     fn cancelled(&self) -> bool;
+}
+
+/// The counter after `stored`: strictly greater, and at least the clock's milliseconds, so a
+/// replica restored from a backup (or reinstalled) still numbers past what the server saw.
+pub fn next_counter(stored: u64) -> u64 {
+    let millis = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    stored.saturating_add(1).max(millis)
 }
 
 /// What one sync did.
@@ -115,6 +127,7 @@ pub fn sync_with<R: Replica>(
             peer: peer.clone(),
             counter: replica.next_counter()?,
             cursor: replica.cursor()?,
+            epoch: replica.epoch()?,
             changes: outgoing.iter().map(|o| o.changes.clone()).collect(),
             shared,
             whole: std::mem::take(&mut want_whole),
@@ -125,12 +138,17 @@ pub fn sync_with<R: Replica>(
         report.bytes_down += answer.len();
         report.rounds += 1;
         let response = decode_response(&answer).map_err(|e| Error::Sync(e.to_string()))?;
-        if !request.shared.is_empty() {
+        if response.reset {
+            // Nothing of this request's uploads is acknowledged below: all goes again whole.
+            replica.forget_acknowledged()?;
+            replica.set_epoch(0)?;
+        }
+        if !request.shared.is_empty() && !response.reset {
             replica.shared_sent(&request.shared)?;
         }
 
         let mut answered = 0;
-        for result in &response.results {
+        for result in response.results.iter().filter(|_| !response.reset) {
             let Some(sent) = outgoing.iter().find(|o| o.changes.ticket == result.ticket) else {
                 continue;
             };
@@ -178,12 +196,16 @@ pub fn sync_with<R: Replica>(
         }
         if want_whole.is_empty() {
             replica.set_cursor(response.cursor)?;
+            if !response.more {
+                replica.set_epoch(response.epoch)?;
+            }
         }
         progress(&report);
         // Done when the server has nothing more, nothing of ours waits (or the server
         // answered none of what we sent: no progress to be made now), and no ticket must be
         // fetched whole.
         if !response.more
+            && !response.reset
             && want_whole.is_empty()
             && (answered == 0 || replica.outbox(1)?.is_empty())
         {

@@ -69,7 +69,13 @@ mod tests {
         ] {
             assert_eq!(SharedName::parse(&name.to_string()), Some(name));
         }
-        for junk in ["", "directory:", "directory:a b", "catalogue", "directory:../x"] {
+        for junk in [
+            "",
+            "directory:",
+            "directory:a b",
+            "catalogue",
+            "directory:../x",
+        ] {
             assert_eq!(SharedName::parse(junk), None, "{junk}");
         }
     }

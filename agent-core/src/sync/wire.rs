@@ -75,6 +75,9 @@ pub struct SyncRequest {
     pub counter: u64,
     /// The server's change sequence this client has seen.
     pub cursor: u64,
+    /// The server's epoch this client completed its last sync in (0: none yet). A server
+    /// restored from a backup has a new epoch and may have forgotten what it acknowledged.
+    pub epoch: u64,
     pub changes: Vec<DocChanges>,
     /// Shared documents this client owns and changed (a township's directory part).
     pub shared: Vec<SharedDoc>,
@@ -106,6 +109,12 @@ pub enum Outcome {
 pub struct SyncResponse {
     pub v: u32,
     pub cursor: u64,
+    /// The server's epoch; the client keeps it once a sync completes (`more` false).
+    pub epoch: u64,
+    /// The server was restored since this client's epoch: what it acknowledged may be lost.
+    /// The client re-sends everything (whole) and pages through everything again, its own
+    /// changes included.
+    pub reset: bool,
     /// More changes are waiting: sync again with the new cursor.
     pub more: bool,
     pub results: Vec<DocResult>,
@@ -183,6 +192,7 @@ mod tests {
             },
             counter: 7,
             cursor: 12,
+            epoch: 3,
             changes: vec![DocChanges {
                 ticket: "010101000015".into(),
                 bytes: vec![1, 2, 3, 4],

@@ -1,7 +1,8 @@
 -- Server store, schema 1. Frozen once released; add 002_*.sql for changes.
 
--- Settings: `actor` (hex), and the township's upward sync state (`upstream_cursor`,
--- `upstream_counter`, `upstream_floor`, `upstream_shared:<name>`).
+-- Settings: `actor` (hex), `epoch` (new after every restore), and the township's upward
+-- sync state (`upstream_cursor`, `upstream_counter`, `upstream_epoch`, `upstream_floor`,
+-- `upstream_shared:<name>`).
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -37,11 +38,12 @@ CREATE TABLE changes (
 CREATE INDEX changes_point_seq ON changes (point, seq);
 CREATE INDEX changes_township_seq ON changes (township, seq);
 
--- Last request counter and response per peer (`Peer::origin`): an exact retry gets the
--- same bytes.
+-- Last request counter, request digest and response per peer (`Peer::origin`): an exact
+-- retry (same counter, same body) gets the same bytes.
 CREATE TABLE peers (
     peer          TEXT PRIMARY KEY,
     last_counter  INTEGER NOT NULL,
+    last_digest   BLOB NOT NULL,
     last_response BLOB NOT NULL
 );
 
