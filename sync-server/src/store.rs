@@ -15,8 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use agent_core::domain::calendar::Calendar;
 use agent_core::domain::catalog::Catalog;
-use agent_core::domain::directory::{Directory, DirectoryPart};
-use agent_core::sync::shared::SharedName;
+use agent_core::domain::directory::Directory;
+use agent_core::sync::shared::{directory_from, SharedName};
 use agent_core::sync::wire::SharedDoc;
 
 use crate::error::{Error, Result};
@@ -350,24 +350,11 @@ pub(crate) fn put_shared(
 
 /// The directory from the shared documents held.
 pub(crate) fn directory(conn: &Connection) -> Result<Directory> {
-    let mut dir = Directory::default();
     let mut stmt = conn.prepare("SELECT name, body FROM shared WHERE name LIKE 'directory%'")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    for row in rows {
-        let (name, body) = row?;
-        let part: DirectoryPart = serde_json::from_slice(&body)
-            .map_err(|e| Error::Internal(format!("stored directory {name}: {e}")))?;
-        match SharedName::parse(&name) {
-            Some(SharedName::Directory) => dir.district = part,
-            Some(SharedName::TownshipDirectory(code)) => {
-                dir.townships.insert(code, part);
-            }
-            _ => {}
-        }
-    }
-    Ok(dir)
+    let parts = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()?;
+    directory_from(parts).map_err(|e| Error::Internal(format!("stored directory: {e}")))
 }
 
 #[cfg(test)]

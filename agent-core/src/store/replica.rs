@@ -10,31 +10,19 @@ use crate::domain::directory::{Directory, DirectoryPart};
 use crate::domain::number::TicketNumber;
 use crate::error::{Error, Result};
 use crate::sync::client::{Replica, Upload};
-use crate::sync::shared::SharedName;
+use crate::sync::shared::{directory_from, SharedName};
 use crate::sync::wire::{DocChanges, Peer, SharedDoc};
 
 impl Store {
     /// The directory as last received from the township server (empty before the first sync).
     pub fn directory(&self) -> Result<Directory> {
-        let mut dir = Directory::default();
         let mut stmt = self
             .conn
-            .prepare("SELECT key, value FROM meta WHERE key LIKE 'shared:directory%'")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        for row in rows {
-            let (key, json) = row?;
-            let part: DirectoryPart = serde_json::from_slice(&json)?;
-            match key.strip_prefix("shared:").and_then(SharedName::parse) {
-                Some(SharedName::Directory) => dir.district = part,
-                Some(SharedName::TownshipDirectory(code)) => {
-                    dir.townships.insert(code, part);
-                }
-                _ => {}
-            }
-        }
-        Ok(dir)
+            .prepare("SELECT substr(key, 8), value FROM meta WHERE key LIKE 'shared:directory%'")?;
+        let parts = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()?;
+        Ok(directory_from(parts)?)
     }
 
     /// The version of a shared document this store holds (0: none).

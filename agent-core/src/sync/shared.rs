@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::domain::directory::{Directory, DirectoryPart};
+
 /// Which shared document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SharedName {
@@ -42,6 +44,25 @@ impl SharedName {
             _ => None,
         }
     }
+}
+
+/// The directory from the directory parts a replica holds, as (shared name, JSON body) pairs;
+/// other names are ignored.
+pub fn directory_from(
+    parts: impl IntoIterator<Item = (String, Vec<u8>)>,
+) -> Result<Directory, serde_json::Error> {
+    let mut dir = Directory::default();
+    for (name, body) in parts {
+        match SharedName::parse(&name) {
+            Some(SharedName::Directory) => dir.district = serde_json::from_slice(&body)?,
+            Some(SharedName::TownshipDirectory(code)) => {
+                let part: DirectoryPart = serde_json::from_slice(&body)?;
+                dir.townships.insert(code, part);
+            }
+            _ => {}
+        }
+    }
+    Ok(dir)
 }
 
 impl fmt::Display for SharedName {
