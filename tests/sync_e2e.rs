@@ -224,3 +224,53 @@ fn a_township_restored_from_an_old_backup_gets_everything_back() {
         "the special procedure came back from the district"
     );
 }
+
+/// A township on its own schedule: what a tablet uploads reaches the district a few seconds
+/// later without anyone asking (the nudge after a change), and so does a staff action.
+#[test]
+fn a_township_syncs_upward_by_itself_soon_after_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let district_data = dir.path().join("district");
+    init_district(&district_data);
+    let district = serve(&district_data);
+    let data = dir.path().join("township");
+    cli(
+        &[
+            "init",
+            "--role",
+            "township",
+            "--name",
+            "柏林镇",
+            "--township",
+            TOWNSHIP_A,
+            "--parent",
+            &district.url,
+        ],
+        &data,
+    );
+    let township = serve(&data);
+    let mut a = tablet(dir.path(), 101, 1);
+    let n = a.register(&form("YB012", 1)).unwrap().view.ticket.number;
+    // The first scheduled sync runs at start and brings the directory down; until then the
+    // township refuses tablets of points it does not know yet.
+    let until = |what: &str, ok: &mut dyn FnMut() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    until("the directory", &mut || {
+        sync_now(&mut a, &township.url).is_ok()
+    });
+    until("the ticket at the district", &mut || {
+        server_status(&district, "window", &n) == "received"
+    });
+    staff_ok(&township, "township", &n, "accepted", json!({}));
+    until("the acceptance at the district", &mut || {
+        server_status(&district, "window", &n) == "accepted"
+    });
+}
