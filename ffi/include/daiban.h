@@ -24,9 +24,13 @@
  *
  * Threads
  * - One daiban_store * may be used from any number of threads at once. Calls on one handle
- *   are serialized inside the library: a second call waits until the first returns.
+ *   are serialized inside the library: a second call waits until the first returns. The
+ *   exception is a sync (daiban_store_sync, daiban_store_sync_progress): it holds the handle
+ *   only for its short local steps, so other calls run while it waits for the server; two
+ *   syncs on one handle still run one after the other.
  * - daiban_store_cancel(store) may be called from any thread at any time and never waits;
- *   the call running on that handle returns DAIBAN_INTERRUPTED (best effort).
+ *   the call running on that handle returns DAIBAN_INTERRUPTED (best effort; a sync stops
+ *   before its next round trip).
  * - daiban_store_free may be called from any thread; calls already running on the handle
  *   finish first, and every later use returns DAIBAN_INVALID_HANDLE.
  * - Open one handle per store file per process, and share it.
@@ -193,6 +197,15 @@ typedef uint32_t daiban_status;
  */
 typedef struct daiban_store daiban_store;
 
+/**
+ * Called by `daiban_store_sync_progress` after every round trip with the host's
+ * `user_data` and the running report as JSON (`{"rounds", "uploaded", "refused",
+ * "downloaded", "shared", "failed", "bytes_up", "bytes_down"}`). `report_json` is valid
+ * only during the call: copy what you need. NULL means no callback.
+ */
+typedef void (*daiban_sync_progress)(void *user_data,
+                                     const char *report_json);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -280,6 +293,11 @@ daiban_status daiban_store_free(daiban_store *store);
  * cancelled call returns `DAIBAN_INTERRUPTED` and changes nothing. Best effort: if no call
  * is running, or the running call is between database statements at that moment, nothing
  * happens and the call completes normally.
+ *
+ * A sync (`daiban_store_sync`, `daiban_store_sync_progress`) stops before its next round
+ * trip, keeping what was already exchanged; the round trip in flight is not cut short. Other
+ * calls may run on the handle while a sync waits for the network: a cancel reaches them
+ * too. A cancel made while no sync runs never stops a later one.
  *
  * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_PANIC`.
  *
@@ -479,11 +497,7 @@ daiban_status daiban_store_receipt(daiban_store *store,
 /**
  * Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"): uploads
  * what the server lacks, applies what it sends, in as few round trips as the data needs.
- * Blocking; other calls on the handle wait until it returns. `daiban_store_cancel` stops it
- * between round trips (`DAIBAN_INTERRUPTED`; what was already exchanged stays). On success
- * `*report_json_out` is a JSON object: rounds, uploaded, refused, downloaded, failed,
- * bytes_up, bytes_down (free it with `daiban_string_free`). Per-ticket sync state
- * (`sync_state`, `sync_reason`) shows in search results.
+ * Blocking. The same as `daiban_store_sync_progress` without a callback; see there.
  *
  * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
  * `DAIBAN_SYNC` (no link or the server refused; sync again later), `DAIBAN_INTERRUPTED`,
@@ -496,6 +510,69 @@ daiban_status daiban_store_receipt(daiban_store *store,
 daiban_status daiban_store_sync(daiban_store *store,
                                 const char *base_url,
                                 char **report_json_out);
+
+/**
+ * Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"), calling
+ * `progress` after every round trip. Uploads what the server lacks and applies what it
+ * sends, in as few round trips as the data needs; blocking.
+ *
+ * The handle stays usable meanwhile: the sync holds it only for its short local steps,
+ * never while waiting for the server, so other threads' calls on the same handle (a search
+ * on the UI thread, `daiban_store_sync_status`) run during a sync. A second sync on the
+ * same handle waits until the first returns.
+ *
+ * `daiban_store_cancel` stops the sync before its next round trip or retry
+ * (`DAIBAN_INTERRUPTED`; what was already exchanged stays, the rest goes next time); a round
+ * trip in flight is not cut short, so a cancel during the last one still ends in its result
+ * (`DAIBAN_OK`). A cancel made before the sync started does not stop it.
+ *
+ * `progress` (may be NULL) is called on the calling thread, before this function returns,
+ * once per completed round trip, with `user_data` and the running report as JSON (as
+ * below). Its string is valid only during the call. It may call this library (a search,
+ * `daiban_store_cancel`), but must not start a sync (refused with `DAIBAN_SYNC`), and must
+ * not throw a C++ exception or `longjmp` out of the callback.
+ *
+ * On success `*report_json_out` is a JSON object: rounds, uploaded, refused, downloaded,
+ * shared, failed, bytes_up, bytes_down (free it with `daiban_string_free`). Per-ticket sync
+ * state (`sync_state`, `sync_reason`) shows in search results, and the counts, refusals and
+ * how this sync ended (also when it failed) in `daiban_store_sync_status`.
+ *
+ * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
+ * `DAIBAN_SYNC` (no link or the server refused; sync again later; also a sync started from a
+ * progress callback), `DAIBAN_INTERRUPTED`, `DAIBAN_CORRUPT_DOCUMENT`, `DAIBAN_DATABASE`,
+ * `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+ *
+ * # Safety
+ * `base_url` is NULL or a NUL-terminated string; `progress` is NULL or a function with the
+ * `daiban_sync_progress` signature; `user_data` is passed to it untouched (never read by the
+ * library); `report_json_out` is NULL or points to a writable `char *`.
+ */
+daiban_status daiban_store_sync_progress(daiban_store *store,
+                                         const char *base_url,
+                                         daiban_sync_progress progress,
+                                         void *user_data,
+                                         char **report_json_out);
+
+/**
+ * Where this device stands with its township server, offline, in `*status_json_out` (free
+ * it with `daiban_string_free`). Runs during a sync (it does not wait for the network).
+ *
+ * The status is `{"pending": <tickets waiting to upload>, "refused": <tickets the server
+ * refused>, "synced": <tickets the server holds as they are here>, "refusals": [{"number",
+ * "reason"}] (the first 50 refused, oldest first; a refused ticket goes up again once the
+ * agent records an event on it), "cursor": <the server's change sequence seen>,
+ * "last_sync": null | {"at" (RFC 3339, China Standard Time), "outcome": "ok" |
+ * "interrupted" | "failed", "report": {as daiban_store_sync_progress; for a sync that did
+ * not finish, the round trips that completed}, "message": null | "<why, in Chinese>"}}`.
+ *
+ * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INTERRUPTED`,
+ * `DAIBAN_DATABASE`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+ *
+ * # Safety
+ * `status_json_out` is NULL or points to a writable `char *`.
+ */
+daiban_status daiban_store_sync_status(daiban_store *store,
+                                       char **status_json_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -15,7 +15,9 @@
 //! - No panic crosses the boundary: each entry point catches unwinding and returns
 //!   `DAIBAN_PANIC` (the library must be built with `panic = "unwind"`, the default).
 //! - Threads: one store handle may be used from many threads at once; calls on it are
-//!   serialized; `daiban_store_cancel` works from any thread while a call runs.
+//!   serialized, except that a sync holds the handle only for its short local steps, never
+//!   while it waits for the server; `daiban_store_cancel` works from any thread while a call
+//!   runs.
 
 // The C ABI is raw pointers by nature. Unsafe code is confined to reading arguments and
 // writing out-parameters; each block is small and carries a SAFETY note.
@@ -25,6 +27,7 @@
 mod boundary;
 mod status;
 mod store;
+mod sync;
 
 use std::ffi::c_char;
 use std::panic::{self, AssertUnwindSafe};
@@ -33,6 +36,7 @@ use std::ptr;
 pub use boundary::live_strings;
 pub use status::daiban_status;
 pub use store::*;
+pub use sync::*;
 
 use boundary::{call, free_string, owned_c_string};
 

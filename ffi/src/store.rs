@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::ffi::c_char;
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use agent_core::crypto::{StoreKey, KEY_LEN};
@@ -37,9 +38,15 @@ pub struct daiban_store {
 
 /// What a live handle holds. The interrupt handle sits outside the lock, so a cancel from
 /// another thread reaches the call that is holding it.
-struct Open {
-    store: Mutex<Store>,
-    interrupt: agent_core::store::Interrupter,
+pub(crate) struct Open {
+    pub(crate) store: Mutex<Store>,
+    pub(crate) interrupt: agent_core::store::Interrupter,
+    /// How many times `daiban_store_cancel` was called on the handle. A sync, which holds
+    /// `store` only per step, compares it with the count it started with; no other call can
+    /// reset it (as any cancellable call resets the store's own flag).
+    pub(crate) cancels: AtomicU64,
+    /// Held for a whole sync, so two syncs on one handle run one after the other.
+    pub(crate) syncing: Mutex<()>,
 }
 
 struct Slot {
@@ -72,7 +79,7 @@ fn add_handle(open: Open) -> *mut daiban_store {
 
 /// The open store behind a handle. The `Arc` keeps it alive for this call even if another
 /// thread frees the handle meanwhile.
-fn live(store: *const daiban_store) -> Result<Arc<Open>, Failure> {
+pub(crate) fn live(store: *const daiban_store) -> Result<Arc<Open>, Failure> {
     non_null(store, "store")?;
     match stores().get(&(store as usize)) {
         Some(Slot {
@@ -90,16 +97,18 @@ fn live(store: *const daiban_store) -> Result<Arc<Open>, Failure> {
 }
 
 /// Run `f` on the store, holding its lock: calls on one handle are serialized.
-fn with_store<T>(
+pub(crate) fn with_store<T>(
     store: *const daiban_store,
     f: impl FnOnce(&mut Store) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let open = live(store)?;
-    let mut guard = open
-        .store
-        .lock()
-        .map_err(|_| Failure::new(DAIBAN_POISONED, DAIBAN_POISONED.message()))?;
+    let mut guard = open.store.lock().map_err(|_| poisoned())?;
     f(&mut guard)
+}
+
+/// An earlier call panicked while holding the store.
+pub(crate) fn poisoned() -> Failure {
+    Failure::new(DAIBAN_POISONED, DAIBAN_POISONED.message())
 }
 
 /// A ticket number argument.
@@ -166,6 +175,8 @@ pub unsafe extern "C" fn daiban_store_open(
         let handle = add_handle(Open {
             store: Mutex::new(store),
             interrupt,
+            cancels: AtomicU64::new(0),
+            syncing: Mutex::new(()),
         });
         // SAFETY: `store_out` is non-NULL and writable by the contract above.
         unsafe { store_out.write(handle) };
@@ -217,6 +228,11 @@ pub unsafe extern "C" fn daiban_store_free(store: *mut daiban_store) -> daiban_s
 /// is running, or the running call is between database statements at that moment, nothing
 /// happens and the call completes normally.
 ///
+/// A sync (`daiban_store_sync`, `daiban_store_sync_progress`) stops before its next round
+/// trip, keeping what was already exchanged; the round trip in flight is not cut short. Other
+/// calls may run on the handle while a sync waits for the network: a cancel reaches them
+/// too. A cancel made while no sync runs never stops a later one.
+///
 /// Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_PANIC`.
 ///
 /// # Safety
@@ -224,7 +240,9 @@ pub unsafe extern "C" fn daiban_store_free(store: *mut daiban_store) -> daiban_s
 #[no_mangle]
 pub unsafe extern "C" fn daiban_store_cancel(store: *mut daiban_store) -> daiban_status {
     call(|| {
-        live(store)?.interrupt.interrupt();
+        let open = live(store)?;
+        open.cancels.fetch_add(1, Ordering::SeqCst);
+        open.interrupt.interrupt();
         Ok(())
     })
 }
@@ -542,40 +560,6 @@ pub unsafe extern "C" fn daiban_store_receipt(
     })
 }
 
-/// Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"): uploads
-/// what the server lacks, applies what it sends, in as few round trips as the data needs.
-/// Blocking; other calls on the handle wait until it returns. `daiban_store_cancel` stops it
-/// between round trips (`DAIBAN_INTERRUPTED`; what was already exchanged stays). On success
-/// `*report_json_out` is a JSON object: rounds, uploaded, refused, downloaded, failed,
-/// bytes_up, bytes_down (free it with `daiban_string_free`). Per-ticket sync state
-/// (`sync_state`, `sync_reason`) shows in search results.
-///
-/// Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
-/// `DAIBAN_SYNC` (no link or the server refused; sync again later), `DAIBAN_INTERRUPTED`,
-/// `DAIBAN_CORRUPT_DOCUMENT`, `DAIBAN_DATABASE`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
-///
-/// # Safety
-/// `base_url` is NULL or a NUL-terminated string; `report_json_out` is NULL or points to a
-/// writable `char *`.
-#[no_mangle]
-pub unsafe extern "C" fn daiban_store_sync(
-    store: *mut daiban_store,
-    base_url: *const c_char,
-    report_json_out: *mut *mut c_char,
-) -> daiban_status {
-    call(|| {
-        non_null(store, "store")?;
-        non_null(base_url, "base_url")?;
-        non_null(report_json_out, "report_json_out")?;
-        // SAFETY: NUL-terminated and live for the call by the contract above.
-        let url = unsafe { text(base_url, "base_url") }?;
-        let report = with_store(store, |s| Ok(agent_core::sync::client::sync_now(s, url)?))?;
-        let json = to_json(&report)?;
-        // SAFETY: non-NULL and writable by the contract above.
-        unsafe { give_string(report_json_out, json) }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,6 +593,16 @@ mod tests {
         let mut out = ptr::null_mut();
         assert_eq!(
             unsafe { daiban_store_get(store, c"999999999999".as_ptr(), &mut out) },
+            DAIBAN_POISONED
+        );
+        // A sync stops before any network (the address would refuse it anyway), and the
+        // status too.
+        assert_eq!(
+            unsafe { crate::daiban_store_sync(store, c"http://127.0.0.1:1".as_ptr(), &mut out) },
+            DAIBAN_POISONED
+        );
+        assert_eq!(
+            unsafe { crate::daiban_store_sync_status(store, &mut out) },
             DAIBAN_POISONED
         );
         assert!(out.is_null());

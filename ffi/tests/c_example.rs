@@ -1,10 +1,13 @@
 //! examples/c/village.c, built with the system C compiler against the header and the library
-//! only, runs clean: every call returns what the program expects, and under valgrind there
-//! are no memory errors and no leaks.
+//! only, runs clean: every call returns what the program expects, offline and syncing with a
+//! real township server (the `sync-server` binary `cargo test --workspace` builds), and under
+//! valgrind there are no memory errors and no leaks.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -64,11 +67,52 @@ fn the_c_example_runs() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("PASS: 0 unexpected result(s)"), "{text}");
     assert!(stdout.contains("为民服务全程代理承办单（回执）"), "{text}");
+    assert!(stdout.contains("no server URL given"), "{text}");
     assert!(stdout.contains("free again (double free)"), "{text}");
     // Misuse is reported as statuses, never as a crash: nothing on stderr.
     assert!(out.stderr.is_empty(), "{text}");
 }
 
+/// What the run with a server must show: a progress line per round trip, and the status
+/// before (3 waiting) and after (none waiting, the last sync ok).
+fn assert_synced(stdout: &str, text: &str) {
+    assert!(stdout.contains("PASS: 0 unexpected result(s)"), "{text}");
+    assert!(stdout.contains("sync round 1: uploaded 3"), "{text}");
+    assert!(stdout.contains("progress call(s) for"), "{text}");
+    assert!(
+        stdout.contains("pending 3, refused 0, synced 0, cursor 0, last sync: none"),
+        "{text}"
+    );
+    assert!(stdout.contains("pending 0, refused 0, synced 3"), "{text}");
+    assert!(stdout.contains("last sync: ok"), "{text}");
+}
+
+#[test]
+fn the_c_example_syncs_with_a_township() {
+    let servers = tempfile::tempdir().unwrap();
+    let (_district, township) = support::district_and_township(servers.path());
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = dynamic_build(tmp.path());
+    let store_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(&exe)
+        .arg(store_dir.path())
+        .arg(&township.url)
+        .output()
+        .unwrap();
+    let text = report("village with a server", &out);
+    assert!(out.status.success(), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_synced(&stdout, &text);
+    assert!(out.stderr.is_empty(), "{text}");
+    let sync_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("sync") || l.contains("round"))
+        .collect();
+    eprintln!("{}", sync_lines.join("\n"));
+}
+
+/// Under valgrind with a township server, so the sync path (HTTP client, progress callback)
+/// is checked too.
 #[test]
 fn the_c_example_is_clean_under_valgrind() {
     if !have("valgrind") {
@@ -79,6 +123,8 @@ fn the_c_example_is_clean_under_valgrind() {
         eprintln!("SKIPPED: valgrind is not installed (apt-get install valgrind)");
         return;
     }
+    let servers = tempfile::tempdir().unwrap();
+    let (_district, township) = support::district_and_township(servers.path());
     let tmp = tempfile::tempdir().unwrap();
     let exe = dynamic_build(tmp.path());
     let store_dir = tempfile::tempdir().unwrap();
@@ -89,12 +135,18 @@ fn the_c_example_is_clean_under_valgrind() {
             "--errors-for-leak-kinds=definite,indirect,possible",
             "--error-exitcode=3",
         ])
+        .arg(format!(
+            "--suppressions={}",
+            repo_root().join("ffi/tests/valgrind.supp").display()
+        ))
         .arg(&exe)
         .arg(store_dir.path())
+        .arg(&township.url)
         .output()
         .unwrap();
     let text = report("valgrind village", &out);
     assert!(out.status.success(), "{text}");
+    assert_synced(&String::from_utf8_lossy(&out.stdout), &text);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for clean in [
         "ERROR SUMMARY: 0 errors",

@@ -134,7 +134,7 @@ pub fn sync_with<R: Replica>(
         };
         let body = encode(&request).map_err(|e| Error::Sync(e.to_string()))?;
         report.bytes_up += body.len();
-        let answer = post(&client, &url, body)?;
+        let answer = post(&client, &url, body, &|| replica.cancelled())?;
         report.bytes_down += answer.len();
         report.rounds += 1;
         let response = decode_response(&answer).map_err(|e| Error::Sync(e.to_string()))?;
@@ -216,12 +216,20 @@ pub fn sync_with<R: Replica>(
 }
 
 /// POST the body, retrying the same bytes when the link fails (the server answers an exact
-/// retry with the same response).
-fn post(client: &reqwest::blocking::Client, url: &str, body: Vec<u8>) -> Result<Vec<u8>> {
+/// retry with the same response); the host's cancel stops it between attempts.
+fn post(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    body: Vec<u8>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Vec<u8>> {
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+            if cancelled() {
+                return Err(Error::Interrupted);
+            }
         }
         let sent = client
             .post(url)
