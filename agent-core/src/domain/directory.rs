@@ -95,7 +95,10 @@ impl DirectoryPart {
                 return bad(format!("代办点编号{}重复", p.number));
             }
             if !part.townships.iter().any(|t| t.code == p.township) {
-                return bad(format!("代办点{}所属乡镇{}不在目录中", p.number, p.township));
+                return bad(format!(
+                    "代办点{}所属乡镇{}不在目录中",
+                    p.number, p.township
+                ));
             }
         }
         for d in &part.devices {
