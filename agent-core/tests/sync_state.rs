@@ -145,6 +145,33 @@ fn upload_acknowledge_download_and_refuse() {
     assert_eq!(row.sync_state, "refused");
     assert_eq!(row.sync_reason.as_deref(), Some("设备已停用"));
     assert!(store.outbox(1 << 20).unwrap().is_empty());
+
+    // Refused while the agent changed the ticket again: the change may be the fix, so the
+    // ticket keeps waiting rather than showing the old reason.
+    store
+        .append(
+            &numbers[0],
+            &EventDraft::new(EventKind::Withdrawn, "申请人撤回"),
+        )
+        .unwrap();
+    let sent = store.outbox(1 << 20).unwrap();
+    let n0 = sent
+        .iter()
+        .find(|o| o.number == numbers[0])
+        .unwrap()
+        .clone();
+    store
+        .append(
+            &numbers[0],
+            &EventDraft::new(EventKind::Evaluated, "").with("score", 4),
+        )
+        .unwrap();
+    store.acknowledge(&n0, Some("旧的理由")).unwrap();
+    assert!(store
+        .outbox(1 << 20)
+        .unwrap()
+        .iter()
+        .any(|o| o.number == numbers[0]));
 }
 
 #[test]

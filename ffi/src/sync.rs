@@ -118,6 +118,14 @@ impl Replica for Stepwise<'_> {
         self.step(Replica::forget_acknowledged)
     }
 
+    fn pending_whole(&mut self) -> agent_core::Result<Vec<String>> {
+        self.step(Replica::pending_whole)
+    }
+
+    fn set_pending_whole(&mut self, tickets: &[String]) -> agent_core::Result<()> {
+        self.step(|s| Replica::set_pending_whole(s, tickets))
+    }
+
     fn cancelled(&self) -> bool {
         self.open.cancels.load(Ordering::SeqCst) != self.cancels_at_start
     }

@@ -121,9 +121,11 @@ impl AppState {
         let store = Arc::clone(&self.store);
         let info = Arc::clone(&self.info);
         tokio::task::spawn_blocking(move || {
+            // A request that panicked (e.g. Automerge on hostile bytes) rolled its SQLite
+            // transaction back as it unwound: the store is intact, so serve on.
             let mut guard = store
                 .lock()
-                .map_err(|_| Error::Internal("store lock poisoned".into()))?;
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut guard, &info)
         })
         .await

@@ -71,6 +71,11 @@ impl ServerStore {
         self.epoch
     }
 
+    /// Whether this store was ever restored from a backup.
+    pub fn was_restored(&self) -> Result<bool> {
+        Ok(get_meta(&self.conn, "restored")?.is_some())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -180,6 +185,7 @@ pub fn restore(db: &Path, from: &Path) -> Result<PathBuf> {
     // epoch makes its tablets re-send everything, and its own upward state starts over so
     // the district sends back everything in scope, this township's own changes included.
     new_epoch(&conn)?;
+    put_meta(&conn, "restored", crate::now().to_rfc3339().as_bytes())?;
     conn.execute(
         "DELETE FROM meta WHERE key IN ('upstream_cursor', 'upstream_epoch')",
         [],

@@ -24,6 +24,7 @@ use agent_core::domain::directory::{Directory, DirectoryPart};
 use agent_core::domain::event::{may_append, Event, EventKind, Role};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::Ticket;
+use agent_core::sync::client::MAX_WHOLE;
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{
     decode_request, encode, DocChanges, DocResult, Outcome, Peer, SharedDoc, SyncResponse,
@@ -51,6 +52,9 @@ struct Scope {
     /// The township the peer's tickets belong to.
     township: String,
     directory: Directory,
+    /// This store was restored from a backup and the peer has not completed a sync since:
+    /// it may bring back events this server wrote and lost in the restore.
+    returning: bool,
 }
 
 impl Scope {
@@ -109,11 +113,9 @@ fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
         peer: peer.clone(),
         township,
         directory,
+        returning: false,
     })
 }
-
-/// Most tickets sent whole in one response (each is a full document).
-const MAX_WHOLE: usize = 100;
 
 /// A sync request's answer.
 pub struct Handled {
@@ -139,9 +141,10 @@ pub fn handle(
     })?;
     let counter = i64::try_from(req.counter)
         .map_err(|_| Error::BadRequest("request counter out of range".into()))?;
-    let scope = scope(store, info, &req.peer)?;
+    let mut scope = scope(store, info, &req.peer)?;
     let actor = store.actor().clone();
     let epoch = store.epoch();
+    scope.returning = store.was_restored()? && req.epoch != epoch;
     let digest = ring::digest::digest(&ring::digest::SHA256, body);
     let tx = store.begin()?;
     let last: Option<(i64, Vec<u8>, Vec<u8>)> = tx
@@ -286,13 +289,23 @@ fn ingest(
         return refuse("上传的数据与办件编号不符");
     }
     // A tablet appends only agent events; a township brings its own, its stamps and its
-    // tablets'. This server's own stamps may come back too: a store restored from a backup
-    // gets its lost history back from its clients (full actor binding is issue 6).
-    let own_stamp = |e: &Event| e.role == Role::Server && e.actor == info.server_id;
+    // tablets'. A store restored from a backup also takes back what it wrote itself (its
+    // stamps, its staff's events, never dated in the future) from peers that had them, until
+    // each has synced once in the new epoch. Until events are signed (issue 6) both rest on
+    // the peer's word.
+    let staff_here = match info.role {
+        ServerRole::Township => Role::Township,
+        ServerRole::District => Role::Window,
+    };
+    let written_here = |e: &Event| {
+        scope.returning
+            && e.at <= now
+            && ((e.role == Role::Server && e.actor == info.server_id) || e.role == staff_here)
+    };
     if let Some(e) = ticket
         .events
         .iter()
-        .filter(|e| !known.contains(&e.id) && !own_stamp(e))
+        .filter(|e| !known.contains(&e.id) && !written_here(e))
         .find(|e| !scope.may_bring(e.role) || !may_append(e.role, e.kind))
     {
         // Said of who brought it: a tablet's agent cannot record a township's event (the
@@ -499,6 +512,7 @@ mod tests {
             peer,
             township: township.into(),
             directory: Directory::default(),
+            returning: false,
         }
     }
 
@@ -598,6 +612,7 @@ mod tests {
             origin: "township:t2".into(),
             township: "t2".into(),
             directory: Directory::default(),
+            returning: false,
         };
         let (_, shared, _, _) = page(&tx, &township, 0, false).unwrap();
         let names: Vec<_> = shared.iter().map(|d| d.name.as_str()).collect();

@@ -45,10 +45,13 @@ impl Upstream {
         sync_with(self, parent_url, &mut |_| {})
     }
 
+    /// The store for one step. A poisoned lock is taken over: whatever panicked rolled its
+    /// transaction back (see `http::AppState`).
     fn lock(&self) -> agent_core::Result<MutexGuard<'_, ServerStore>> {
-        self.store
+        Ok(self
+            .store
             .lock()
-            .map_err(|_| agent_core::Error::Sync("store lock poisoned".into()))
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     fn meta_u64(store: &ServerStore, key: &str) -> agent_core::Result<u64> {
@@ -81,7 +84,8 @@ impl Replica for Upstream {
         let store = self.lock()?;
         let floor = i64::try_from(Self::meta_u64(&store, "upstream_floor")?).unwrap_or(0);
         let conn = store.conn();
-        // Tickets the district asked for whole go first, as full saves.
+        // Tickets the district asked for whole go first, as full saves, within the budget;
+        // the rest wait for the next round (their rows are never sent piecemeal meanwhile).
         let whole: Vec<(String, i64)> = conn
             .prepare(
                 "SELECT u.ticket, COALESCE(MAX(c.seq), 0) FROM upstream u
@@ -90,9 +94,15 @@ impl Replica for Upstream {
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
+        let whole_tickets: HashSet<String> = whole.iter().map(|(t, _)| t.clone()).collect();
         let mut out: Vec<Upload<i64>> = Vec::new();
+        let mut total = 0usize;
         for (ticket, seq) in whole {
+            if total >= max_bytes && !out.is_empty() {
+                break;
+            }
             if let Some(bytes) = load_doc(conn, &ticket).map_err(core)? {
+                total = total.saturating_add(bytes.len());
                 out.push(Upload {
                     changes: DocChanges { ticket, bytes },
                     mark: seq,
@@ -106,9 +116,7 @@ impl Replica for Upstream {
              ORDER BY c.seq",
         )?;
         let mut rows = stmt.query(params![floor, PARENT_ORIGIN])?;
-        let whole_tickets: HashSet<String> = out.iter().map(|u| u.changes.ticket.clone()).collect();
         let mut slot: HashMap<String, usize> = HashMap::new();
-        let mut total: usize = out.iter().map(|u| u.changes.bytes.len()).sum();
         let mut lowest: Option<i64> = None;
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
@@ -258,10 +266,9 @@ impl Replica for Upstream {
                 doc.name
             )));
         };
-        // The township owns its own part: the district's copy never replaces it.
-        if name == SharedName::TownshipDirectory(self.township.clone()) {
-            return Ok(());
-        }
+        // The township's own part comes back only with a higher version than it holds: after
+        // the township was restored from a backup, its newer edits (revocations) return.
+        name.check(&doc.body)?;
         let mut store = self.lock()?;
         let tx = store.begin().map_err(core)?;
         put_shared(&tx, &name, doc, PARENT_ORIGIN).map_err(core)?;
@@ -319,6 +326,26 @@ impl Replica for Upstream {
         tx.execute("DELETE FROM meta WHERE key LIKE 'upstream_shared:%'", [])?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn pending_whole(&mut self) -> agent_core::Result<Vec<String>> {
+        let store = self.lock()?;
+        Ok(
+            match get_meta(store.conn(), "upstream_whole").map_err(core)? {
+                Some(json) => serde_json::from_slice(&json)?,
+                None => Vec::new(),
+            },
+        )
+    }
+
+    fn set_pending_whole(&mut self, tickets: &[String]) -> agent_core::Result<()> {
+        let store = self.lock()?;
+        put_meta(
+            store.conn(),
+            "upstream_whole",
+            &serde_json::to_vec(tickets)?,
+        )
+        .map_err(core)
     }
 
     fn cancelled(&self) -> bool {

@@ -77,6 +77,7 @@ impl Store {
     /// Tickets waiting to upload, oldest first, with the changes the server lacks; stops once
     /// `max_bytes` is reached (at least one ticket is always returned when any is waiting).
     pub fn outbox(&mut self, max_bytes: usize) -> Result<Vec<Outgoing>> {
+        // `<> 'synced'` repeats the partial index's condition so SQLite uses it.
         let waiting: Vec<(String, Option<Vec<u8>>)> = self
             .conn
             .prepare(
@@ -110,11 +111,18 @@ impl Store {
     }
 
     /// Record the server's answer for an upload: stored (the server now has `sent.heads`) or
-    /// refused with its reason, which the host shows until the agent fixes the ticket.
+    /// refused with its reason, which the host shows until the agent fixes the ticket. A
+    /// ticket the agent changed while the upload was on its way stays waiting either way:
+    /// the change may be the fix.
     pub fn acknowledge(&mut self, sent: &Outgoing, refused: Option<&str>) -> Result<()> {
         let number = sent.number.as_str();
         let tx = begin(&mut self.conn)?;
+        let changed = load_doc(&tx, &self.sealer, &self.actor, number)?
+            .doc
+            .heads()
+            != sent.heads;
         match refused {
+            Some(_) if changed => {}
             Some(reason) => {
                 tx.execute(
                     "UPDATE tickets SET sync_state = 'refused', sync_reason = ?2 WHERE number = ?1",
@@ -122,13 +130,7 @@ impl Store {
                 )?;
             }
             None => {
-                let mut doc = load_doc(&tx, &self.sealer, &self.actor, number)?.doc;
-                // Changed again since the upload was taken: still waiting.
-                let state = if doc.heads() == sent.heads {
-                    "synced"
-                } else {
-                    "pending"
-                };
+                let state = if changed { "pending" } else { "synced" };
                 tx.execute(
                     "UPDATE docs SET synced_heads = ?2
                      WHERE ticket = (SELECT id FROM tickets WHERE number = ?1)",

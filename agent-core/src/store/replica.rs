@@ -132,6 +132,17 @@ impl Replica for Store {
         Store::forget_acknowledged(self)
     }
 
+    fn pending_whole(&mut self) -> Result<Vec<String>> {
+        Ok(match get_meta(&self.conn, "sync_whole")? {
+            Some(json) => serde_json::from_slice(&json)?,
+            None => Vec::new(),
+        })
+    }
+
+    fn set_pending_whole(&mut self, tickets: &[String]) -> Result<()> {
+        put_meta(&self.conn, "sync_whole", &serde_json::to_vec(tickets)?)
+    }
+
     fn cancelled(&self) -> bool {
         self.is_interrupted()
     }

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use crate::doc::DocError;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::wire::{
@@ -19,6 +18,8 @@ use crate::sync::wire::{
 const ATTEMPTS: u32 = 3;
 /// Rounds in one sync before stopping (a backlog pages through in far fewer).
 const MAX_ROUNDS: u32 = 10_000;
+/// Tickets asked whole in one request (the server sends at most as many).
+pub const MAX_WHOLE: usize = 100;
 
 /// One ticket's changes on their way up, with what the replica needs to record the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,10 @@ pub trait Replica {
     fn set_epoch(&mut self, epoch: u64) -> Result<()>;
     /// The server was restored: forget every acknowledgement, so everything goes up again.
     fn forget_acknowledged(&mut self) -> Result<()>;
+    /// Tickets whose changes from the server did not apply; fetched whole at later syncs
+    /// until they do (kept across syncs, so one bad ticket never holds up the others).
+    fn pending_whole(&mut self) -> Result<Vec<String>>;
+    fn set_pending_whole(&mut self, tickets: &[String]) -> Result<()>;
     /// The host asked to stop.
     fn cancelled(&self) -> bool;
 }
@@ -84,8 +89,8 @@ pub struct SyncReport {
     pub downloaded: usize,
     /// Shared documents (catalog, calendar, directory) received.
     pub shared: usize,
-    /// Server updates this replica could not apply; the cursor stays, so the server sends
-    /// them again next time.
+    /// Server updates this replica could not apply even whole; those tickets are fetched
+    /// whole again at the next sync.
     pub failed: usize,
     /// HTTP bodies, up and down.
     pub bytes_up: usize,
@@ -113,8 +118,8 @@ pub fn sync_with<R: Replica>(
     let url = format!("{}/v1/sync", base_url.trim_end_matches('/'));
     let peer = replica.peer()?;
     let mut report = SyncReport::default();
-    // Tickets to ask the server for whole in the next request, and all asked so far.
-    let mut want_whole: Vec<String> = Vec::new();
+    // Tickets to fetch whole (kept by the replica), and those asked in this sync.
+    let mut queue = replica.pending_whole()?;
     let mut asked: Vec<String> = Vec::new();
     while report.rounds < MAX_ROUNDS {
         if replica.cancelled() {
@@ -122,6 +127,13 @@ pub fn sync_with<R: Replica>(
         }
         let outgoing = replica.outbox(PAGE_BYTES)?;
         let shared = replica.shared_outbox()?;
+        let ask: Vec<String> = queue
+            .iter()
+            .filter(|t| !asked.contains(t))
+            .take(MAX_WHOLE)
+            .cloned()
+            .collect();
+        asked.extend(ask.iter().cloned());
         let request = SyncRequest {
             v: PROTOCOL_VERSION,
             peer: peer.clone(),
@@ -130,7 +142,7 @@ pub fn sync_with<R: Replica>(
             epoch: replica.epoch()?,
             changes: outgoing.iter().map(|o| o.changes.clone()).collect(),
             shared,
-            whole: std::mem::take(&mut want_whole),
+            whole: ask,
         };
         let body = encode(&request).map_err(|e| Error::Sync(e.to_string()))?;
         report.bytes_up += body.len();
@@ -165,48 +177,52 @@ pub fn sync_with<R: Replica>(
                 Outcome::SendWhole => replica.send_whole(sent)?,
             }
         }
-        let mut failed_now = 0;
         for doc in &response.shared {
             match replica.apply_shared(doc) {
                 Ok(()) => report.shared += 1,
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
-                Err(_) => failed_now += 1,
+                // A newer version replaces it; nothing else waits on it.
+                Err(_) => report.failed += 1,
             }
         }
+        // A ticket asked whole comes first in `changes`: once that applies, it is healed.
+        // A change that does not apply (history this replica lost in a restore, a damaged
+        // copy) puts its ticket in the queue instead of holding the cursor, so the other
+        // tickets keep flowing; the whole ticket comes next round, or at the next sync.
+        let mut healed: Vec<&str> = Vec::new();
         for change in &response.changes {
+            let whole = request.whole.contains(&change.ticket);
             match replica.apply(change) {
-                Ok(()) => report.downloaded += 1,
-                Err(Error::Interrupted) => return Err(Error::Interrupted),
-                // This replica lacks history the change builds on (it was restored from an
-                // older backup): ask for the whole ticket next round, once.
-                Err(Error::Doc(DocError::MissingHistory)) if !asked.contains(&change.ticket) => {
-                    asked.push(change.ticket.clone());
-                    want_whole.push(change.ticket.clone());
+                Ok(()) => {
+                    report.downloaded += 1;
+                    if whole && !healed.contains(&change.ticket.as_str()) {
+                        healed.push(&change.ticket);
+                    }
                 }
-                Err(_) => failed_now += 1,
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
+                Err(_) if whole => report.failed += 1,
+                Err(_) => {
+                    if !queue.contains(&change.ticket) {
+                        queue.push(change.ticket.clone());
+                    }
+                }
             }
         }
-
-        // If anything failed to apply, keep the old cursor: the server sends the page again
-        // (what did apply is ignored the second time) rather than the update being lost.
-        report.failed += failed_now;
-        if failed_now > 0 {
-            progress(&report);
-            break;
-        }
-        if want_whole.is_empty() {
-            replica.set_cursor(response.cursor)?;
-            if !response.more {
-                replica.set_epoch(response.epoch)?;
-            }
+        queue.retain(|t| !healed.contains(&t.as_str()));
+        replica.set_pending_whole(&queue)?;
+        replica.set_cursor(response.cursor)?;
+        // The epoch is kept once a whole pass completed in it; after a reset the re-upload
+        // and the full download are still to come.
+        if !response.more && !response.reset {
+            replica.set_epoch(response.epoch)?;
         }
         progress(&report);
         // Done when the server has nothing more, nothing of ours waits (or the server
-        // answered none of what we sent: no progress to be made now), and no ticket must be
-        // fetched whole.
+        // answered none of what we sent: no progress to be made now), and no ticket waits
+        // to be fetched whole in this sync.
         if !response.more
             && !response.reset
-            && want_whole.is_empty()
+            && queue.iter().all(|t| asked.contains(t))
             && (answered == 0 || replica.outbox(1)?.is_empty())
         {
             break;

@@ -37,6 +37,20 @@ impl SharedName {
         }
     }
 
+    /// Whether `body` reads as this document (a relay checks before it keeps and passes on).
+    pub fn check(&self, body: &[u8]) -> crate::Result<()> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| crate::Error::Sync(format!("shared document {self} is not UTF-8")))?;
+        match self {
+            SharedName::Catalog => drop(crate::domain::catalog::Catalog::from_json(text)?),
+            SharedName::Calendar => drop(crate::domain::calendar::Calendar::parse_csv(text)?),
+            SharedName::Directory | SharedName::TownshipDirectory(_) => {
+                drop(serde_json::from_str::<DirectoryPart>(text)?)
+            }
+        }
+        Ok(())
+    }
+
     /// The township whose replicas hold it (with the district); `None`: every replica.
     pub fn township(&self) -> Option<&str> {
         match self {
