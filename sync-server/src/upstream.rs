@@ -53,13 +53,14 @@ impl Upstream {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
+}
 
-    fn meta_u64(store: &ServerStore, key: &str) -> agent_core::Result<u64> {
-        Ok(get_meta(store.conn(), key)
-            .map_err(core)?
-            .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
-            .unwrap_or(0))
-    }
+/// A number kept in `meta` as text (0 when absent or unreadable).
+fn meta_u64(conn: &rusqlite::Connection, key: &str) -> agent_core::Result<u64> {
+    Ok(get_meta(conn, key)
+        .map_err(core)?
+        .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
+        .unwrap_or(0))
 }
 
 /// The client code speaks agent-core's error; the server's is carried as text.
@@ -82,7 +83,7 @@ impl Replica for Upstream {
 
     fn outbox(&mut self, max_bytes: usize) -> agent_core::Result<Vec<Upload<i64>>> {
         let store = self.lock()?;
-        let floor = i64::try_from(Self::meta_u64(&store, "upstream_floor")?).unwrap_or(0);
+        let floor = i64::try_from(meta_u64(store.conn(), "upstream_floor")?).unwrap_or(0);
         let conn = store.conn();
         // Tickets the district asked for whole go first, as full saves, within the budget;
         // the rest wait for the next round (their rows are never sent piecemeal meanwhile).
@@ -194,7 +195,7 @@ impl Replica for Upstream {
     fn shared_outbox(&mut self) -> agent_core::Result<Vec<SharedDoc>> {
         let store = self.lock()?;
         let name = SharedName::TownshipDirectory(self.township.clone());
-        let sent = Self::meta_u64(&store, &format!("upstream_shared:{name}"))?;
+        let sent = meta_u64(store.conn(), &format!("upstream_shared:{name}"))?;
         Ok(store
             .shared(&name)
             .map_err(core)?
@@ -277,7 +278,7 @@ impl Replica for Upstream {
     }
 
     fn cursor(&mut self) -> agent_core::Result<u64> {
-        Self::meta_u64(&*self.lock()?, "upstream_cursor")
+        meta_u64(self.lock()?.conn(), "upstream_cursor")
     }
 
     fn set_cursor(&mut self, cursor: u64) -> agent_core::Result<()> {
@@ -293,19 +294,14 @@ impl Replica for Upstream {
     fn next_counter(&mut self) -> agent_core::Result<u64> {
         let mut store = self.lock()?;
         let tx = store.begin().map_err(core)?;
-        let n = next_counter(
-            get_meta(&tx, "upstream_counter")
-                .map_err(core)?
-                .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
-                .unwrap_or(0),
-        );
+        let n = next_counter(meta_u64(&tx, "upstream_counter")?);
         put_meta(&tx, "upstream_counter", n.to_string().as_bytes()).map_err(core)?;
         tx.commit()?;
         Ok(n)
     }
 
     fn epoch(&mut self) -> agent_core::Result<u64> {
-        Self::meta_u64(&*self.lock()?, "upstream_epoch")
+        meta_u64(self.lock()?.conn(), "upstream_epoch")
     }
 
     fn set_epoch(&mut self, epoch: u64) -> agent_core::Result<()> {

@@ -722,6 +722,13 @@ fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
         .optional()?)
 }
 
+/// A number kept in `meta` as text (0 when absent or unreadable).
+fn get_meta_u64(conn: &Connection, key: &str) -> Result<u64> {
+    Ok(get_meta(conn, key)?
+        .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
+        .unwrap_or(0))
+}
+
 fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)

@@ -7,7 +7,9 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{begin, get_meta, index, load_doc, put_meta, save_changes, Merged, Store};
+use super::{
+    begin, get_meta, get_meta_u64, index, load_doc, put_meta, save_changes, Merged, Store,
+};
 use crate::doc::{decode_heads, encode_heads};
 use crate::domain::number::TicketNumber;
 use crate::error::{Error, Result};
@@ -148,9 +150,7 @@ impl Store {
 
     /// The server epoch of the last completed sync (0: none).
     pub fn sync_epoch(&self) -> Result<u64> {
-        Ok(get_meta(&self.conn, "sync_epoch")?
-            .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
-            .unwrap_or(0))
+        get_meta_u64(&self.conn, "sync_epoch")
     }
 
     pub fn set_sync_epoch(&mut self, epoch: u64) -> Result<()> {
@@ -242,9 +242,7 @@ impl Store {
 
     /// The server's change sequence this device has seen (0 before the first sync).
     pub fn sync_cursor(&self) -> Result<u64> {
-        Ok(get_meta(&self.conn, "sync_cursor")?
-            .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
-            .unwrap_or(0))
+        get_meta_u64(&self.conn, "sync_cursor")
     }
 
     pub fn set_sync_cursor(&mut self, cursor: u64) -> Result<()> {
@@ -325,11 +323,7 @@ impl Store {
     /// request is never numbered twice even across a crash (the server's replay guard).
     pub fn next_sync_counter(&mut self) -> Result<u64> {
         let tx = begin(&mut self.conn)?;
-        let n = crate::sync::client::next_counter(
-            get_meta(&tx, "sync_counter")?
-                .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
-                .unwrap_or(0),
-        );
+        let n = crate::sync::client::next_counter(get_meta_u64(&tx, "sync_counter")?);
         put_meta(&tx, "sync_counter", n.to_string().as_bytes())?;
         tx.commit()?;
         Ok(n)

@@ -3,7 +3,7 @@
 
 use automerge::ChangeHash;
 
-use super::{get_meta, put_meta, Store};
+use super::{get_meta, get_meta_u64, put_meta, Store};
 use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::directory::{Directory, DirectoryPart};
@@ -27,9 +27,7 @@ impl Store {
 
     /// The version of a shared document this store holds (0: none).
     pub fn shared_version(&self, name: &SharedName) -> Result<u64> {
-        Ok(get_meta(&self.conn, &format!("shared_version:{name}"))?
-            .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
-            .unwrap_or(0))
+        get_meta_u64(&self.conn, &format!("shared_version:{name}"))
     }
 }
 
