@@ -106,6 +106,22 @@ impl DirectoryPart {
                 return bad(format!("设备编号{}超出范围", d.number));
             }
         }
+        match township {
+            // The district's part replaces the whole list of townships and points: an empty
+            // one (say, a township's file imported at the district) would take every point
+            // out of scope.
+            None if part.townships.is_empty() || part.points.is_empty() => {
+                return bad(
+                    "区县目录须列出乡镇和代办点（乡镇的设备目录请在乡镇服务器导入）".into(),
+                );
+            }
+            None if !part.devices.is_empty() => {
+                return bad(
+                    "设备由乡镇登记：请在乡镇服务器导入；区县可在 revoked 中停用设备".into(),
+                );
+            }
+            _ => {}
+        }
         if let Some(code) = township {
             if !part.townships.is_empty() || !part.points.is_empty() {
                 return bad("乡镇只能登记本乡镇的设备，乡镇和代办点由区县维护".into());
@@ -152,5 +168,41 @@ impl Directory {
             .chain(self.townships.values())
             .flat_map(|p| &p.revoked)
             .any(|r| r.point == point && r.device == device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn district() -> Directory {
+        Directory {
+            district: crate::demo::district_directory(),
+            ..Directory::default()
+        }
+    }
+
+    #[test]
+    fn each_owner_imports_only_its_own_part() {
+        let empty = Directory::default();
+        let whole = serde_json::to_string(&crate::demo::district_directory()).unwrap();
+        assert!(DirectoryPart::from_json(&whole, None, &empty).is_ok());
+        // A township's file at the district, or a district part without points, is refused.
+        let devices = r#"{"devices":[{"point":101,"number":1,"actor":"aa"}]}"#;
+        assert!(DirectoryPart::from_json(devices, None, &empty).is_err());
+        assert!(DirectoryPart::from_json(
+            r#"{"townships":[{"code":"1","name":"x"}]}"#,
+            None,
+            &empty
+        )
+        .is_err());
+        // A township registers devices of its own points only, and no townships or points.
+        assert!(DirectoryPart::from_json(devices, Some("431023101"), &district()).is_ok());
+        assert!(DirectoryPart::from_json(devices, Some("431023102"), &district()).is_err());
+        assert!(DirectoryPart::from_json(&whole, Some("431023101"), &district()).is_err());
+        // Points must belong to listed townships and be numbered once.
+        let orphan = r#"{"townships":[{"code":"1","name":"x"}],"points":[{"number":5,"name":"p","township":"2","distance_km":1.0,"fare_fen":1}]}"#;
+        assert!(DirectoryPart::from_json(orphan, None, &empty).is_err());
+        assert!(DirectoryPart::from_json("{ not json", None, &empty).is_err());
     }
 }
