@@ -6,17 +6,20 @@
 //! Env: DAIBAN_BENCH_TICKETS (count), DAIBAN_WORKLOAD (a tickets.jsonl to use instead).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/workload.rs"]
+mod workload;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use workload::{form, s};
 
 use agent_core::crypto::StoreKey;
 use agent_core::doc::TicketDoc;
 use agent_core::domain::event::{Event, EventKind, Role};
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::number::TicketNumber;
-use agent_core::domain::ticket::{MaterialInput, NewTicket};
 use agent_core::store::{china_offset, Light, Query, Store, StoreOptions};
 use automerge::ActorId;
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
@@ -194,56 +197,12 @@ fn generate(dir: &Path, n: usize) -> Result<PathBuf, Box<dyn std::error::Error>>
     Ok(out)
 }
 
-fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter()
-        .fold(v, |v, k| &v[*k])
-        .as_str()
-        .unwrap_or_default()
-}
-
 fn id_of(t: &Value) -> String {
     s(t, &["applicant", "id_number"]).to_owned()
 }
 
 fn phone_of(t: &Value) -> String {
     s(t, &["applicant", "phone"]).to_owned()
-}
-
-/// The workload ticket as the agent's form.
-fn form(t: &Value) -> NewTicket {
-    let fee = t["fee_yuan"].as_i64().unwrap_or(0) * 100;
-    let address = s(t, &["applicant", "address"]);
-    let village = address
-        .find('镇')
-        .map(|i| &address[i + '镇'.len_utf8()..])
-        .and_then(|rest| rest.find('村').map(|j| &rest[..j + '村'.len_utf8()]))
-        .unwrap_or("本村")
-        .to_owned();
-    NewTicket {
-        item_code: s(t, &["service", "code"]).to_owned(),
-        applicant_name: s(t, &["applicant", "name"]).to_owned(),
-        id_kind: agent_core::domain::validate::IdKind::ResidentId,
-        id_number: id_of(t),
-        phone: Some(phone_of(t)),
-        village,
-        group: String::new(),
-        address: address.to_owned(),
-        materials: t["materials"]
-            .as_array()
-            .map(|ms| {
-                ms.iter()
-                    .map(|m| MaterialInput {
-                        name: s(m, &["name"]).to_owned(),
-                        received: true,
-                        copies: m["copies"].as_u64().map(|c| c as u32),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        fee_fen: fee,
-        receipt_no: (fee > 0).then(|| format!("R{}", s(t, &["id"]))),
-        remarks: s(t, &["remark"]).to_owned(),
-    }
 }
 
 /// Apply the workload's events after `registered`: staff events on a township replica merged

@@ -43,6 +43,9 @@
 //!   each (default: one after the other).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../agent-core/benches/support/workload.rs"]
+mod workload;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -50,13 +53,13 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+use workload::{form, s};
 
 use agent_core::crypto::StoreKey;
 use agent_core::doc::TicketDoc;
 use agent_core::domain::directory::{DirectoryPart, Point, Township};
 use agent_core::domain::event::{EventDraft, EventKind};
 use agent_core::domain::number::TicketNumber;
-use agent_core::domain::ticket::{MaterialInput, NewTicket};
 use agent_core::store::{Store, StoreOptions};
 use agent_core::sync::client::{sync_now, SyncReport};
 use agent_core::sync::shared::SharedName;
@@ -467,50 +470,6 @@ fn run_hook(hook: &Option<String>) -> Res<()> {
 
 // ---------------------------------------------------------------------------------------------
 // The workload mapped onto the product (the approach of agent-core/benches/store.rs).
-
-fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter()
-        .fold(v, |v, k| &v[*k])
-        .as_str()
-        .unwrap_or_default()
-}
-
-/// The workload ticket as the agent's form.
-fn form(t: &Value) -> NewTicket {
-    let fee = t["fee_yuan"].as_i64().unwrap_or(0) * 100;
-    let address = s(t, &["applicant", "address"]);
-    let village = address
-        .find('镇')
-        .map(|i| &address[i + '镇'.len_utf8()..])
-        .and_then(|rest| rest.find('村').map(|j| &rest[..j + '村'.len_utf8()]))
-        .unwrap_or("本村")
-        .to_owned();
-    NewTicket {
-        item_code: s(t, &["service", "code"]).to_owned(),
-        applicant_name: s(t, &["applicant", "name"]).to_owned(),
-        id_kind: agent_core::domain::validate::IdKind::ResidentId,
-        id_number: s(t, &["applicant", "id_number"]).to_owned(),
-        phone: Some(s(t, &["applicant", "phone"]).to_owned()),
-        village,
-        group: String::new(),
-        address: address.to_owned(),
-        materials: t["materials"]
-            .as_array()
-            .map(|ms| {
-                ms.iter()
-                    .map(|m| MaterialInput {
-                        name: s(m, &["name"]).to_owned(),
-                        received: true,
-                        copies: m["copies"].as_u64().map(|c| c as u32),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        fee_fen: fee,
-        receipt_no: (fee > 0).then(|| format!("R{}", s(t, &["id"]))),
-        remarks: s(t, &["remark"]).to_owned(),
-    }
-}
 
 /// The point of the workload's `i`th tablet: 100 + its number (tab-007: 107), device 1.
 fn point_of(names: &[String], i: usize) -> u32 {
