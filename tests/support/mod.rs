@@ -32,14 +32,19 @@ pub fn server_binary() -> PathBuf {
     path
 }
 
-/// Run a `sync-server` subcommand on a data directory; panics with its stderr on failure.
-pub fn cli(args: &[&str], data: &Path) -> String {
-    let out = Command::new(server_binary())
+/// Run a `sync-server` subcommand on a data directory.
+fn run_cli(args: &[&str], data: &Path) -> std::process::Output {
+    Command::new(server_binary())
         .args(args)
         .arg("--data")
         .arg(data)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Run a `sync-server` subcommand that must succeed; panics with its stderr otherwise.
+pub fn cli(args: &[&str], data: &Path) -> String {
+    let out = run_cli(args, data);
     assert!(
         out.status.success(),
         "sync-server {args:?}: {}",
@@ -50,19 +55,13 @@ pub fn cli(args: &[&str], data: &Path) -> String {
 
 /// Run a `sync-server` subcommand that must fail; returns its stderr (the message shown).
 pub fn cli_refused(args: &[&str], data: &Path) -> String {
-    let out = Command::new(server_binary())
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = run_cli(args, data);
     assert!(
         !out.status.success(),
         "sync-server {args:?} should have failed: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    stderr
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A running server process.
