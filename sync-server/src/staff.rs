@@ -15,7 +15,7 @@ use agent_core::domain::validate::normalize;
 
 use crate::config::ServerRole;
 use crate::error::{Error, Result};
-use crate::store::{insert_change, load_doc, save_doc, ServerStore};
+use crate::store::{append_doc, insert_change, load_doc, ServerStore};
 use crate::sync::ServerInfo;
 
 /// Longest staff name accepted in the identity header.
@@ -136,7 +136,7 @@ pub fn append(
         &staff.origin(),
         &changes,
     )?;
-    save_doc(&tx, number.as_str(), ticket.point, &doc.save(true))?;
+    append_doc(&tx, number.as_str(), ticket.point, &changes)?;
     tx.commit()?;
     Ok(ticket.view(&calendar, now.date_naive(), DEFAULT_MARGIN))
 }

@@ -1,6 +1,6 @@
 //! The server's SQLite store: one file in the data directory, WAL, one writer.
 //!
-//! - `docs`: the full Automerge save per ticket, in clear (servers read, search and mask
+//! - `docs`: each ticket's Automerge changes as they arrived, concatenated, in clear (servers read, search and mask
 //!   documents; the deployment protects server disks).
 //! - `changes`: every batch of new changes with its origin; its `seq` is the cursor a client
 //!   keeps, so "what is new for point P since cursor C" is one range scan of `(point, seq)`.
@@ -282,11 +282,19 @@ pub(crate) fn load_doc(conn: &Connection, ticket: &str) -> Result<Option<Vec<u8>
         .optional()?)
 }
 
-pub(crate) fn save_doc(tx: &Transaction<'_>, ticket: &str, point: u32, doc: &[u8]) -> Result<()> {
+/// Append changes to a ticket's stored document. A document is kept as its changes as they
+/// arrived (Automerge loads concatenated chunks as one document): appending is cheap where
+/// a full save of every ticket on every upload was not.
+pub(crate) fn append_doc(
+    tx: &Transaction<'_>,
+    ticket: &str,
+    point: u32,
+    changes: &[u8],
+) -> Result<()> {
     tx.execute(
         "INSERT INTO docs (ticket, point, doc) VALUES (?1, ?2, ?3)
-         ON CONFLICT (ticket) DO UPDATE SET doc = excluded.doc",
-        params![ticket, point, doc],
+         ON CONFLICT (ticket) DO UPDATE SET doc = CAST(doc || excluded.doc AS BLOB)",
+        params![ticket, point, changes],
     )?;
     Ok(())
 }

@@ -33,7 +33,7 @@ use agent_core::sync::wire::{
 
 use crate::config::ServerRole;
 use crate::error::{Error, Result};
-use crate::store::{insert_change, load_doc, put_shared, save_doc, ServerStore};
+use crate::store::{append_doc, insert_change, load_doc, put_shared, ServerStore};
 
 /// Who this server is, for the events it appends and the scope it serves.
 #[derive(Debug, Clone)]
@@ -175,18 +175,27 @@ pub fn handle(
     let before: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
         r.get(0)
     })?;
-    let mut results = Vec::with_capacity(req.changes.len());
+    // Document work (the costly part) runs on every core, outside any store access; the
+    // store is read before and written after, in this one transaction.
+    let mut seen = HashSet::new();
+    let mut uploads = Vec::with_capacity(req.changes.len());
     for dc in &req.changes {
-        let outcome = ingest(&tx, &actor, info, &scope, dc, now)?;
-        if outcome != Outcome::Stored {
+        uploads.push(prepare(&tx, &scope, dc, &mut seen)?);
+    }
+    let checked = par_map(uploads, |u| check(u, &actor, info, &scope, now));
+    let mut results = Vec::with_capacity(req.changes.len());
+    for (dc, checked) in req.changes.iter().zip(checked) {
+        let checked = checked?;
+        store_checked(&tx, &scope, &checked)?;
+        if checked.outcome != Outcome::Stored {
             // Only a valid number is logged: the field is the client's text.
             let ticket = TicketNumber::parse(&dc.ticket).map(|n| n.to_string());
             let ticket = ticket.as_deref().unwrap_or("(invalid)");
-            tracing::info!(ticket, ?outcome, peer = %scope.origin, "upload not stored");
+            tracing::info!(ticket, outcome = ?checked.outcome, peer = %scope.origin, "upload not stored");
         }
         results.push(DocResult {
             ticket: dc.ticket.clone(),
-            outcome,
+            outcome: checked.outcome,
         });
     }
     for doc in &req.shared {
@@ -235,23 +244,78 @@ pub fn handle(
     })
 }
 
-/// Merge, check and store one uploaded ticket. `Ok(Some(reason))`: refused, nothing stored.
-fn ingest(
+/// An upload ready to be checked: the server's stored copy of its ticket, read up front so
+/// checking needs no store access. Refused when the number is not the peer's.
+enum Upload<'a> {
+    Refused(&'static str),
+    Ready {
+        dc: &'a DocChanges,
+        number: TicketNumber,
+        stored: Option<Vec<u8>>,
+    },
+}
+
+fn prepare<'a>(
     tx: &Transaction<'_>,
+    scope: &Scope,
+    dc: &'a DocChanges,
+    seen: &mut HashSet<TicketNumber>,
+) -> Result<Upload<'a>> {
+    let Ok(number) = TicketNumber::parse(&dc.ticket) else {
+        return Ok(Upload::Refused("办件编号无效"));
+    };
+    if !scope.owns(number.point()) {
+        return Ok(Upload::Refused("办件不属于本代理点或本乡镇"));
+    }
+    // Twice in one request: both would be checked against the same stored copy.
+    if !seen.insert(number.clone()) {
+        return Ok(Upload::Refused("同一办件在一次同步中出现两次"));
+    }
+    let stored = load_doc(tx, number.as_str())?;
+    Ok(Upload::Ready { dc, number, stored })
+}
+
+/// What checking an upload decided: its outcome, and for a stored one the changes new to
+/// this server and the server's stamps, to log and append.
+struct Checked {
+    outcome: Outcome,
+    ticket: String,
+    point: u32,
+    new: Vec<u8>,
+    stamps: Vec<u8>,
+}
+
+impl Checked {
+    fn not_stored(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            ticket: String::new(),
+            point: 0,
+            new: Vec::new(),
+            stamps: Vec::new(),
+        }
+    }
+
+    fn refused(reason: &str) -> Result<Self> {
+        Ok(Self::not_stored(Outcome::Refused(reason.to_owned())))
+    }
+}
+
+/// Merge an upload into the stored copy and check it: its number belongs to the peer, it
+/// still reads as a ticket of that point, every new event is one the peer may bring. A
+/// refused ticket stores nothing.
+fn check(
+    upload: Upload<'_>,
     actor: &ActorId,
     info: &ServerInfo,
     scope: &Scope,
-    dc: &DocChanges,
     now: DateTime<FixedOffset>,
-) -> Result<Outcome> {
-    let refuse = |reason: &str| Ok(Outcome::Refused(reason.to_owned()));
-    let Ok(number) = TicketNumber::parse(&dc.ticket) else {
-        return refuse("办件编号无效");
+) -> Result<Checked> {
+    let (dc, number, stored) = match upload {
+        Upload::Refused(reason) => return Checked::refused(reason),
+        Upload::Ready { dc, number, stored } => (dc, number, stored),
     };
-    if !scope.owns(number.point()) {
-        return refuse("办件不属于本代理点或本乡镇");
-    }
-    let (mut doc, before, known) = match load_doc(tx, number.as_str())? {
+    let (mut doc, before, known) = match stored {
         Some(stored) => {
             let mut doc = match TicketDoc::load(&stored, actor) {
                 Ok(doc) => doc,
@@ -259,7 +323,7 @@ fn ingest(
                     // The server's own copy is damaged: refuse (the client keeps its data and
                     // retries) and tell the operator; never overwrite it.
                     tracing::error!(ticket = %number, error = %e, "stored document does not load");
-                    return refuse("服务器上的办件数据异常，请联系乡镇中心");
+                    return Checked::refused("服务器上的办件数据异常，请联系乡镇中心");
                 }
             };
             let known: HashSet<String> = match doc.read() {
@@ -271,22 +335,24 @@ fn ingest(
                 Ok(()) => {}
                 // This server lost history the upload builds on (restored from an older
                 // backup): nothing is stored; the client sends the whole ticket.
-                Err(DocError::MissingHistory) => return Ok(Outcome::SendWhole),
-                Err(_) => return refuse("上传的数据无法解析"),
+                Err(DocError::MissingHistory) => {
+                    return Ok(Checked::not_stored(Outcome::SendWhole))
+                }
+                Err(_) => return Checked::refused("上传的数据无法解析"),
             }
-            (doc, before, known)
+            (doc, Some(before), known)
         }
         None => match TicketDoc::load(&dc.bytes, actor) {
-            Ok(doc) => (doc, Vec::new(), HashSet::new()),
-            Err(DocError::MissingHistory) => return Ok(Outcome::SendWhole),
-            Err(_) => return refuse("上传的数据无法解析"),
+            Ok(doc) => (doc, None, HashSet::new()),
+            Err(DocError::MissingHistory) => return Ok(Checked::not_stored(Outcome::SendWhole)),
+            Err(_) => return Checked::refused("上传的数据无法解析"),
         },
     };
     let Ok(ticket) = doc.read() else {
-        return refuse("上传的数据不是有效的承办单");
+        return Checked::refused("上传的数据不是有效的承办单");
     };
     if ticket.number != number || ticket.point != number.point() {
-        return refuse("上传的数据与办件编号不符");
+        return Checked::refused("上传的数据与办件编号不符");
     }
     // A tablet appends only agent events; a township brings its own, its stamps and its
     // tablets'. A store restored from a backup also takes back what it wrote itself (its
@@ -314,39 +380,66 @@ fn ingest(
             Peer::Device { .. } => Role::Agent,
             Peer::Township { .. } => e.role,
         };
-        return refuse(&format!("{}不能记录“{}”", who.label(), e.kind.label()));
+        return Checked::refused(&format!("{}不能记录“{}”", who.label(), e.kind.label()));
     }
-    let new = doc.changes_since(&before);
-    if !new.is_empty() {
-        insert_change(
-            tx,
-            number.as_str(),
-            ticket.point,
-            &scope.township,
-            &scope.origin,
-            &new,
-        )?;
-    }
+    // A first upload is stored as it came (it loaded whole, without missing history), so
+    // it is not encoded again.
+    let new = match before {
+        Some(before) => doc.changes_since(&before),
+        None => dc.bytes.clone(),
+    };
     let stamps = match scope.peer {
         Peer::Device { .. } if info.role == ServerRole::Township => {
             stamp(&mut doc, &ticket, info, now)?
         }
         _ => Vec::new(),
     };
-    if !stamps.is_empty() {
-        insert_change(
-            tx,
-            number.as_str(),
-            ticket.point,
-            &scope.township,
-            "server",
-            &stamps,
-        )?;
+    Ok(Checked {
+        outcome: Outcome::Stored,
+        ticket: number.to_string(),
+        point: ticket.point,
+        new,
+        stamps,
+    })
+}
+
+/// Log and append what checking an upload found new.
+fn store_checked(tx: &Transaction<'_>, scope: &Scope, checked: &Checked) -> Result<()> {
+    let c = checked;
+    for (origin, bytes) in [(scope.origin.as_str(), &c.new), ("server", &c.stamps)] {
+        if !bytes.is_empty() {
+            insert_change(tx, &c.ticket, c.point, &scope.township, origin, bytes)?;
+            append_doc(tx, &c.ticket, c.point, bytes)?;
+        }
     }
-    if !new.is_empty() || !stamps.is_empty() {
-        save_doc(tx, number.as_str(), ticket.point, &doc.save(true))?;
+    Ok(())
+}
+
+/// Run `f` over `items` on as many threads as there are cores (for enough items to be
+/// worth a thread); results in order. A panic in `f` is passed on.
+fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    const PER_THREAD: usize = 8;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(items.len() / PER_THREAD).max(1);
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
     }
-    Ok(Outcome::Stored)
+    let per = items.len().div_ceil(threads);
+    let mut rest = items.into_iter();
+    let chunks: Vec<Vec<T>> = (0..threads)
+        .map(|_| rest.by_ref().take(per).collect())
+        .collect();
+    std::thread::scope(|s| {
+        let f = &f;
+        let running: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| s.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Keep a township's newer directory part (the only shared document a client owns). A part

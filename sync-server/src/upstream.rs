@@ -23,7 +23,7 @@ use agent_core::sync::wire::{DocChanges, Peer, SharedDoc};
 
 use crate::error::Error;
 use crate::store::{
-    get_meta, insert_change, load_doc, put_meta, put_shared, save_doc, ServerStore,
+    append_doc, get_meta, insert_change, load_doc, put_meta, put_shared, ServerStore,
 };
 
 /// Change-log origin of what came from the district.
@@ -254,7 +254,7 @@ impl Replica for Upstream {
                 &new,
             )
             .map_err(core)?;
-            save_doc(&tx, number.as_str(), ticket.point, &doc.save(true)).map_err(core)?;
+            append_doc(&tx, number.as_str(), ticket.point, &new).map_err(core)?;
         }
         tx.commit()?;
         Ok(())

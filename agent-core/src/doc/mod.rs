@@ -12,7 +12,12 @@
 //! `agent-core/benches/store.rs`), and the saved document is smaller.
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use std::collections::HashMap;
+
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef,
+    ValueRef, ROOT,
+};
 use serde_json::Value;
 
 use crate::domain::event::{may_append, Event};
@@ -152,52 +157,73 @@ impl TicketDoc {
         }
     }
 
-    /// The ticket as the document holds it now.
+    /// The ticket as the document holds it now. One pass over each object: every `get`
+    /// seeks through Automerge's columns, and servers read every uploaded ticket.
     pub fn read(&self) -> Result<Ticket, DocError> {
         let mut root = serde_json::Map::new();
-        for key in self.doc.keys(ROOT) {
-            let value = match key.as_str() {
-                "v" | MATERIAL_STATE => continue,
-                "events" => Value::Array(self.json_list("events")?),
-                "materials" => {
-                    let mut items = self.json_list("materials")?;
-                    let states = self.obj(MATERIAL_STATE)?;
-                    for m in &mut items {
-                        let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
-                        let state = self
-                            .doc
-                            .get(&states, name)?
-                            .and_then(|(v, _)| v.as_str().map(str::to_owned))
-                            .unwrap_or_else(|| "missing".into());
-                        if let Some(o) = m.as_object_mut() {
-                            o.insert("state".into(), Value::String(state));
-                        }
-                    }
-                    Value::Array(items)
+        let (mut materials, mut states) = (None, None);
+        for entry in self.doc.map_range(ROOT, ..) {
+            let key = entry.key.as_ref();
+            let value = match (key, &entry.value) {
+                ("v", _) => continue,
+                (MATERIAL_STATE, ValueRef::Object(ObjType::Map)) => {
+                    states = Some(entry.id());
+                    continue;
                 }
-                k => {
-                    let v = scalar_json(self.doc.get(ROOT, k)?.map(|(v, _)| v))?;
-                    match (OBJECT_FIELDS.contains(&k), v) {
-                        (true, Value::String(text)) => parse(&text)?,
-                        (_, v) => v,
-                    }
+                ("materials", ValueRef::Object(ObjType::List)) => {
+                    materials = Some(entry.id());
+                    continue;
+                }
+                ("events", ValueRef::Object(ObjType::List)) => {
+                    Value::Array(self.json_list(&entry.id(), "events")?)
+                }
+                (k, ValueRef::Scalar(s)) => match (OBJECT_FIELDS.contains(&k), scalar_json(s)) {
+                    (true, Value::String(text)) => parse(&text)?,
+                    (_, v) => v,
+                },
+                (k, ValueRef::Object(_)) => {
+                    return Err(DocError::Shape(format!("{k} holds an unexpected object")))
                 }
             };
-            root.insert(key, value);
+            root.insert(key.to_owned(), value);
+        }
+        if let Some(list) = materials {
+            let states =
+                states.ok_or_else(|| DocError::Shape("no material_state object".into()))?;
+            let states: HashMap<String, String> = self
+                .doc
+                .map_range(&states, ..)
+                .filter_map(|e| match e.value {
+                    ValueRef::Scalar(ScalarValueRef::Str(s)) => {
+                        Some((e.key.into_owned(), s.into_owned()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let mut items = self.json_list(&list, "materials")?;
+            for m in &mut items {
+                let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
+                let state = states
+                    .get(name)
+                    .map_or("missing", String::as_str)
+                    .to_owned();
+                if let Some(o) = m.as_object_mut() {
+                    o.insert("state".into(), Value::String(state));
+                }
+            }
+            root.insert("materials".into(), Value::Array(items));
         }
         serde_json::from_value(Value::Object(root)).map_err(shape)
     }
 
     /// A list of JSON-text scalars, parsed.
-    fn json_list(&self, key: &str) -> Result<Vec<Value>, DocError> {
-        let list = self.obj(key)?;
-        (0..self.doc.length(&list))
-            .map(
-                |i| match scalar_json(self.doc.get(&list, i)?.map(|(v, _)| v))? {
-                    Value::String(text) => parse(&text),
-                    _ => Err(DocError::Shape(format!("{key} holds a non-text entry"))),
-                },
-            )
+    fn json_list(&self, list: &ObjId, key: &str) -> Result<Vec<Value>, DocError> {
+        self.doc
+            .list_range(list, ..)
+            .map(|e| match &e.value {
+                ValueRef::Scalar(ScalarValueRef::Str(text)) => parse(text),
+                _ => Err(DocError::Shape(format!("{key} holds a non-text entry"))),
+            })
             .collect()
     }
 
@@ -345,18 +371,14 @@ fn to_scalar(v: &Value) -> ScalarValue {
     }
 }
 
-/// A scalar read from the document as JSON; objects where a scalar belongs are refused.
-fn scalar_json(v: Option<automerge::Value<'_>>) -> Result<Value, DocError> {
-    let Some(v) = v else { return Ok(Value::Null) };
-    let Some(s) = v.as_scalar() else {
-        return Err(DocError::Shape("an object where a scalar belongs".into()));
-    };
-    Ok(match s {
-        ScalarValue::Str(s) => Value::String(s.to_string()),
-        ScalarValue::Int(i) => Value::from(*i),
-        ScalarValue::Uint(u) => Value::from(*u),
-        ScalarValue::F64(f) => Value::from(*f),
-        ScalarValue::Boolean(b) => Value::Bool(*b),
+/// A scalar read from the document as JSON.
+fn scalar_json(s: &ScalarValueRef<'_>) -> Value {
+    match s {
+        ScalarValueRef::Str(s) => Value::String(s.to_string()),
+        ScalarValueRef::Int(i) => Value::from(*i),
+        ScalarValueRef::Uint(u) => Value::from(*u),
+        ScalarValueRef::F64(f) => Value::from(*f),
+        ScalarValueRef::Boolean(b) => Value::Bool(*b),
         _ => Value::Null,
-    })
+    }
 }
