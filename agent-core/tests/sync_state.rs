@@ -13,6 +13,7 @@ use agent_core::domain::catalog::Catalog;
 use agent_core::domain::event::{Event, EventDraft, EventKind, Role};
 use agent_core::domain::lifecycle::Status;
 use agent_core::store::Query;
+use agent_core::sync::pack::pack;
 use automerge::ActorId;
 use common::*;
 
@@ -86,7 +87,9 @@ fn upload_acknowledge_download_and_refuse() {
     let n0 = numbers[0].as_str();
     let mut changes = township.append(n0, EventKind::Received, Role::Server);
     changes.extend(township.append(n0, EventKind::Accepted, Role::Township));
-    store.apply_changes(&numbers[0], &changes).unwrap();
+    store
+        .apply_changes(&numbers[0], &pack(&changes).unwrap())
+        .unwrap();
     assert_eq!(
         store.get(&numbers[0]).unwrap().life.status,
         Status::Accepted
@@ -188,7 +191,7 @@ fn a_whole_ticket_from_the_server_and_garbage() {
     let whole = a.export(&n).unwrap();
     // A replacement tablet of the same point receives the ticket whole.
     let mut b = Store2::open(&dir.path().join("b.db"), &clock);
-    b.0.apply_changes(&n, &whole).unwrap();
+    b.0.apply_changes(&n, &pack(&whole).unwrap()).unwrap();
     assert_eq!(b.0.get(&n).unwrap().ticket.number, n);
     assert!(
         b.0.outbox(1 << 20).unwrap().is_empty(),
@@ -229,7 +232,9 @@ fn numbers_synced_back_into_a_fresh_store_are_never_reused() {
     // The same device starts over (reinstalled) and gets its tickets back from the server.
     let mut fresh = open(&dir.path().join("fresh.db"), Some(key(1)), &clock);
     for n in &mine {
-        fresh.apply_changes(n, &old.export(n).unwrap()).unwrap();
+        fresh
+            .apply_changes(n, &pack(&old.export(n).unwrap()).unwrap())
+            .unwrap();
     }
     let next = fresh.register(&forms[2]).unwrap().view.ticket.number;
     assert!(!mine.contains(&next), "{next} reused");

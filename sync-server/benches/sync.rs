@@ -62,7 +62,9 @@ use agent_core::domain::event::{EventDraft, EventKind};
 use agent_core::domain::number::TicketNumber;
 use agent_core::store::{Store, StoreOptions};
 use agent_core::sync::client::{sync_now, SyncReport};
+use agent_core::sync::pack::pack;
 use agent_core::sync::shared::SharedName;
+use agent_core::sync::wire::{encode, DocChanges, Sender, SyncResponse, PROTOCOL_VERSION};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{ActorId, AutoCommit};
 use axum::extract::Request;
@@ -696,10 +698,11 @@ impl AmTotals {
 struct Content {
     tickets: usize,
     changes: u64,
-    /// Raw Automerge change chunks, uncompressed (what our wire carries before deflate).
+    /// Raw Automerge change chunks (what our wire carries before packing and compression).
     raw: u64,
-    /// Those chunks deflated as one stream (about what they cost inside our message).
-    raw_deflated: u64,
+    /// Those chunks packed per ticket and compressed as one message the way the wire does:
+    /// what our wire makes of all of them at once.
+    raw_wire: u64,
     /// Dependency hashes (32 B each) and actor ids (16 B each) inside the chunks.
     hashes: u64,
     actors: u64,
@@ -714,7 +717,7 @@ impl Content {
         self.tickets += o.tickets;
         self.changes += o.changes;
         self.raw += o.raw;
-        self.raw_deflated += o.raw_deflated;
+        self.raw_wire += o.raw_wire;
         self.hashes += o.hashes;
         self.actors += o.actors;
         self.events_json += o.events_json;
@@ -762,7 +765,6 @@ struct Phase {
     wave_times: Vec<(Duration, Duration, Duration)>,
     am: AmTotals,
     content: Content,
-    streams: Vec<Stream>,
 }
 
 impl Phase {
@@ -1048,103 +1050,59 @@ fn ingest_profile(uploads: &[Vec<u8>]) -> Res<()> {
     Ok(())
 }
 
-/// One tablet's changes of one wave in one direction: the raw change chunks concatenated,
-/// and the same with what a receiver could restore zeroed (dependency hashes: it holds them;
-/// the checksum: recomputed; actor ids: from a table both sides keep).
-#[derive(Default)]
-struct Stream {
-    raw: Vec<u8>,
-    elided: Vec<u8>,
-}
-
-impl Stream {
-    fn add(&mut self, changes: &[automerge::Change]) {
-        for ch in changes {
-            let raw = ch.raw_bytes();
-            self.raw.extend_from_slice(raw);
-            let mut e = raw.to_vec();
-            if let Some(sum) = e.get_mut(4..8) {
-                sum.fill(0);
-            }
-            let mut hide = |needle: &[u8]| {
-                if let Some(at) = e.windows(needle.len()).position(|w| w == needle) {
-                    e[at..at + needle.len()].fill(0);
-                }
-            };
-            for dep in ch.deps() {
-                hide(&dep.0);
-            }
-            hide(ch.actor_id().to_bytes());
-            for other in ch.other_actor_ids() {
-                hide(other.to_bytes());
-            }
-            self.elided.extend_from_slice(&e);
-        }
-    }
-}
-
-/// What the phase's per-sync streams would cost: deflated each on its own (about what our
-/// messages do), with a preset dictionary, with the restorable header fields elided, both.
-#[derive(Debug, Default, Clone, Copy)]
-struct WhatIf {
-    streams: usize,
-    plain: u64,
-    dict: u64,
-    elided: u64,
-    both: u64,
-}
-
-fn what_if(streams: &[Stream], dictionary: &[u8]) -> WhatIf {
-    let mut w = WhatIf::default();
-    for s in streams {
-        w.streams += 1;
-        w.plain += deflate_with(&[], &s.raw);
-        w.dict += deflate_with(dictionary, &s.raw);
-        w.elided += deflate_with(&[], &s.elided);
-        w.both += deflate_with(dictionary, &s.elided);
-    }
-    w
-}
-
-/// Raw deflate of `data`, primed with `dictionary` (deflate's preset dictionary) if any.
-fn deflate_with(dictionary: &[u8], data: &[u8]) -> u64 {
-    let mut c = flate2::Compress::new(Compression::default(), false);
-    if !dictionary.is_empty() && c.set_dictionary(dictionary).is_err() {
-        return 0;
-    }
-    let mut out = Vec::with_capacity(data.len() * 2 + 1024);
-    match c.compress_vec(data, &mut out, flate2::FlushCompress::Finish) {
-        Ok(_) => out.len() as u64,
-        Err(_) => 0,
-    }
-}
-
 fn deflate(bytes: &[u8]) -> u64 {
     let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
     let _ = enc.write_all(bytes);
     enc.finish().map(|v| v.len() as u64).unwrap_or(0)
 }
 
-/// What the phase's changes of these tickets weigh: raw chunks and the new events as JSON.
-fn content(pairs: &[(Option<&[u8]>, &[u8])]) -> Res<Content> {
+/// One ticket's document before and after a wave (None: the ticket is new).
+struct Change<'a> {
+    ticket: String,
+    before: Option<&'a [u8]>,
+    after: &'a [u8],
+}
+
+/// What the phase's changes of these tickets weigh: raw chunks, the same as our wire carries
+/// them, and the new events as JSON.
+fn content(tickets: &[Change]) -> Res<Content> {
     let mut c = Content::default();
-    let mut raw_all = Vec::new();
+    let mut message = SyncResponse {
+        v: PROTOCOL_VERSION,
+        cursor: 0,
+        epoch: 0,
+        reset: false,
+        more: false,
+        results: Vec::new(),
+        changes: Vec::new(),
+        shared: Vec::new(),
+    };
     let mut json_all = Vec::new();
     let actor = ActorId::random();
-    for (before, after) in pairs {
+    for Change {
+        ticket,
+        before,
+        after,
+    } in tickets
+    {
         c.tickets += 1;
         let mut doc = AutoCommit::load(after)?;
         let heads = match before {
             Some(b) => AutoCommit::load(b)?.get_heads(),
             None => Vec::new(),
         };
+        let mut raw = Vec::new();
         for ch in doc.get_changes(&heads) {
             c.changes += 1;
             c.raw += ch.raw_bytes().len() as u64;
             c.hashes += 32 * ch.deps().len() as u64;
             c.actors += 16 * (1 + ch.other_actor_ids().len() as u64);
-            raw_all.extend_from_slice(ch.raw_bytes());
+            raw.extend_from_slice(ch.raw_bytes());
         }
+        message.changes.push(DocChanges {
+            ticket: ticket.clone(),
+            bytes: pack(&raw)?,
+        });
         let known: HashSet<String> = match before {
             Some(b) => TicketDoc::load(b, &actor)?
                 .read()?
@@ -1164,7 +1122,7 @@ fn content(pairs: &[(Option<&[u8]>, &[u8])]) -> Res<Content> {
             }
         }
     }
-    c.raw_deflated = deflate(&raw_all);
+    c.raw_wire = encode(&message, Sender::Server)?.len() as u64;
     c.events_json_deflated = deflate(&json_all);
     Ok(c)
 }
@@ -1375,38 +1333,22 @@ impl Bench<'_> {
                 am.add(&am_session(t0, t1, &t2)?);
                 after.insert(i, t2);
             }
-            let pairs: Vec<(Option<&[u8]>, &[u8])> = touched
+            let changes: Vec<Change> = touched
                 .iter()
-                .map(|i| (self.latest.get(i).map(Vec::as_slice), after[i].as_slice()))
-                .collect();
-            phase.content.add(&content(&pairs)?);
+                .map(|i| {
+                    Ok(Change {
+                        ticket: self.tickets[*i]
+                            .number
+                            .as_ref()
+                            .ok_or("ticket not registered")?
+                            .to_string(),
+                        before: self.latest.get(i).map(Vec::as_slice),
+                        after: after[i].as_slice(),
+                    })
+                })
+                .collect::<Res<_>>()?;
+            phase.content.add(&content(&changes)?);
             phase.am.add(&am);
-            // Each tablet's changes of this wave, up and down, as the streams our messages
-            // compress (for the "what if" estimates).
-            let mut up: HashMap<usize, Stream> = HashMap::new();
-            let mut down: HashMap<usize, Stream> = HashMap::new();
-            for &i in &touched {
-                let tablet = self.tickets[i].tablet;
-                let t0 = self.latest.get(&i).map(Vec::as_slice);
-                let t2 = after[&i].as_slice();
-                let t1 = t1.get(&i).map(Vec::as_slice).or(t0).unwrap_or(t2);
-                let heads0 = match t0 {
-                    Some(b) => AutoCommit::load(b)?.get_heads(),
-                    None => Vec::new(),
-                };
-                let heads1 = AutoCommit::load(t1)?.get_heads();
-                if t1 != t2 || t0.is_none() {
-                    up.entry(tablet)
-                        .or_default()
-                        .add(&AutoCommit::load(t1)?.get_changes(&heads0));
-                }
-                down.entry(tablet)
-                    .or_default()
-                    .add(&AutoCommit::load(t2)?.get_changes(&heads1));
-            }
-            phase
-                .streams
-                .extend(up.into_values().chain(down.into_values()));
             self.latest.extend(after);
         }
         Ok(touched.len())
@@ -1816,16 +1758,13 @@ fn run(n: usize, opts: &Opts) -> Res<Summary> {
         );
     }
 
-    // Where the bytes go.
+    // Where the bytes go (after all phases: (c)'s fixed cost is priced with (d)'s bytes).
     if b.analyse {
-        // A preset dictionary as both sides could ship it: the last 32 KiB of the changes
-        // phase (b) carried (other tickets, same kinds of event), used for (a) and (c).
-        let sample: Vec<u8> = bp
-            .streams
-            .iter()
-            .flat_map(|s| s.raw.iter().copied())
-            .collect();
-        let dictionary = &sample[sample.len().saturating_sub(32 << 10)..];
+        // A no-op round trip carries nothing: HTTP framing, request and response bodies.
+        let noop_trip = d
+            .wire
+            .filter(|w| w.exchanges > 0)
+            .map(|w| w.total() as f64 / w.exchanges as f64);
         println!();
         println!("  where the bytes go");
         for (p, per) in [(&a, n), (&bp, bp.changed_set.len().max(1)), (&c, c_changed)] {
@@ -1849,12 +1788,12 @@ fn run(n: usize, opts: &Opts) -> Res<Summary> {
                 p.body_down as f64 / per
             );
             println!(
-                "      the Automerge changes carried: {:.2} changes/ticket, {:.1} B raw ({:.1} B of it dependency hashes, {:.1} B actor ids), {:.1} B when deflated together",
+                "      the Automerge changes carried: {:.2} changes/ticket, {:.1} B raw ({:.1} B of it dependency hashes, {:.1} B actor ids), {:.1} B packed and compressed as one message by our wire",
                 k.changes as f64 / per,
                 k.raw as f64 / per,
                 k.hashes as f64 / per,
                 k.actors as f64 / per,
-                k.raw_deflated as f64 / per
+                k.raw_wire as f64 / per
             );
             println!(
                 "      the new events alone as JSON: {:.2} events/ticket, {:.1} B, {:.1} B deflated together",
@@ -1862,21 +1801,14 @@ fn run(n: usize, opts: &Opts) -> Res<Summary> {
                 k.events_json as f64 / per,
                 k.events_json_deflated as f64 / per
             );
-            if std::ptr::eq(p, &bp) {
-                continue;
+            if let (true, Some(trip)) = (std::ptr::eq(p, &c), noop_trip) {
+                let trips = p.wire.map_or(p.rounds, |w| w.exchanges);
+                let fixed = trip * trips as f64;
+                println!(
+                    "      fixed cost of a round trip (a no-op's bytes: {trip:.1} B) × {trips} round trips = {fixed:.0} B, i.e. {:.1} B per changed ticket before any change is carried",
+                    fixed / per
+                );
             }
-            let w = what_if(&p.streams, dictionary);
-            let rest = (p.body_up + p.body_down).saturating_sub(w.plain);
-            println!(
-                "      the same changes as our syncs compress them ({} streams: one tablet, one wave, one direction): {:.1} B/ticket deflated alone (bodies add {:.1} B of message fields and ticket numbers); with a 32 KiB preset dictionary {:.1}; with dependency hashes, checksums and actor ids elided {:.1}; both {:.1} → {:.1} B/ticket on the wire with both",
-                w.streams,
-                w.plain as f64 / per,
-                rest as f64 / per,
-                w.dict as f64 / per,
-                w.elided as f64 / per,
-                w.both as f64 / per,
-                (framing + rest + w.both) as f64 / per
-            );
         }
         if let Some(w) = &d.wire {
             let t = b.tablets.len() as f64;

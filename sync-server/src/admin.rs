@@ -97,8 +97,6 @@ pub async fn serve(
         }
         (None, _) => {}
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Internal(format!("server: {e}")))
+    crate::http::serve(listener, app(state), shutdown).await;
+    Ok(())
 }

@@ -25,9 +25,10 @@ use agent_core::domain::event::{may_append, Event, EventKind, Role};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::Ticket;
 use agent_core::sync::client::MAX_WHOLE;
+use agent_core::sync::pack::{pack, unpack};
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{
-    decode_request, encode, DocChanges, DocResult, Outcome, Peer, SharedDoc, SyncResponse,
+    decode_request, encode, DocChanges, DocResult, Outcome, Peer, Sender, SharedDoc, SyncResponse,
     WireError, PAGE_BYTES, PROTOCOL_VERSION,
 };
 
@@ -214,17 +215,20 @@ pub fn handle(
         }
     }
     whole.append(&mut changes);
-    let changes = whole;
-    let response = encode(&SyncResponse {
-        v: PROTOCOL_VERSION,
-        cursor,
-        epoch,
-        reset,
-        more,
-        results,
-        changes,
-        shared,
-    })?;
+    let changes = whole.into_iter().filter_map(wire_form).collect();
+    let response = encode(
+        &SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor,
+            epoch,
+            reset,
+            more,
+            results,
+            changes,
+            shared,
+        },
+        Sender::Server,
+    )?;
     tx.execute(
         "INSERT INTO peers (peer, last_counter, last_digest, last_response)
          VALUES (?1, ?2, ?3, ?4)
@@ -301,6 +305,13 @@ impl Checked {
     }
 }
 
+/// What an upload is new against: the stored copy's heads, or nothing (a first upload, kept
+/// as it came: it loaded whole, without missing history, so it is not encoded again).
+enum Base {
+    Held(Vec<automerge::ChangeHash>),
+    First(Vec<u8>),
+}
+
 /// Merge an upload into the stored copy and check it: its number belongs to the peer, it
 /// still reads as a ticket of that point, every new event is one the peer may bring. A
 /// refused ticket stores nothing.
@@ -331,7 +342,7 @@ fn check(
                 Err(_) => HashSet::new(),
             };
             let before = doc.heads();
-            match doc.apply_remote(&dc.bytes) {
+            match doc.apply_packed(&dc.bytes) {
                 Ok(()) => {}
                 // This server lost history the upload builds on (restored from an older
                 // backup): nothing is stored; the client sends the whole ticket.
@@ -340,10 +351,13 @@ fn check(
                 }
                 Err(_) => return Checked::refused("上传的数据无法解析"),
             }
-            (doc, Some(before), known)
+            (doc, Base::Held(before), known)
         }
-        None => match TicketDoc::load(&dc.bytes, actor) {
-            Ok(doc) => (doc, None, HashSet::new()),
+        None => match unpack(&dc.bytes, &[])
+            .map_err(DocError::from)
+            .and_then(|raw| Ok((TicketDoc::load(&raw, actor)?, raw)))
+        {
+            Ok((doc, raw)) => (doc, Base::First(raw), HashSet::new()),
             Err(DocError::MissingHistory) => return Ok(Checked::not_stored(Outcome::SendWhole)),
             Err(_) => return Checked::refused("上传的数据无法解析"),
         },
@@ -382,11 +396,9 @@ fn check(
         };
         return Checked::refused(&format!("{}不能记录“{}”", who.label(), e.kind.label()));
     }
-    // A first upload is stored as it came (it loaded whole, without missing history), so
-    // it is not encoded again.
     let new = match before {
-        Some(before) => doc.changes_since(&before),
-        None => dc.bytes.clone(),
+        Base::Held(heads) => doc.changes_since(&heads),
+        Base::First(raw) => raw,
     };
     let stamps = match scope.peer {
         Peer::Device { .. } if info.role == ServerRole::Township => {
@@ -409,8 +421,15 @@ fn store_checked(tx: &Transaction<'_>, scope: &Scope, checked: &Checked) -> Resu
     for (origin, bytes) in [(scope.origin.as_str(), &c.new), ("server", &c.stamps)] {
         if !bytes.is_empty() {
             insert_change(tx, &c.ticket, c.point, &scope.township, origin, bytes)?;
-            append_doc(tx, &c.ticket, c.point, bytes)?;
         }
+    }
+    if !c.new.is_empty() || !c.stamps.is_empty() {
+        append_doc(
+            tx,
+            &c.ticket,
+            c.point,
+            &[c.new.as_slice(), &c.stamps].concat(),
+        )?;
     }
     Ok(())
 }
@@ -440,6 +459,18 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R>
             .flat_map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// A ticket's stored changes in their wire form. Stored changes that do not split into
+/// Automerge chunks are a damaged store: logged for the operator and not sent.
+fn wire_form(dc: DocChanges) -> Option<DocChanges> {
+    match pack(&dc.bytes) {
+        Ok(bytes) => Some(DocChanges { bytes, ..dc }),
+        Err(e) => {
+            tracing::error!(ticket = %dc.ticket, error = %e, "stored changes are damaged; not sent");
+            None
+        }
+    }
 }
 
 /// Keep a township's newer directory part (the only shared document a client owns). A part

@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::params;
 
-use agent_core::doc::TicketDoc;
+use agent_core::doc::{DocError, TicketDoc};
 use agent_core::domain::number::TicketNumber;
 use agent_core::sync::client::{next_counter, sync_with, Replica, SyncReport, Upload};
+use agent_core::sync::pack::unpack;
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{DocChanges, Peer, SharedDoc};
 
@@ -232,10 +233,13 @@ impl Replica for Upstream {
             Some(stored) => {
                 let mut doc = TicketDoc::load(&stored, &actor)?;
                 let before = doc.heads();
-                doc.apply_remote(&changes.bytes)?;
+                doc.apply_packed(&changes.bytes)?;
                 (doc, before)
             }
-            None => (TicketDoc::load(&changes.bytes, &actor)?, Vec::new()),
+            None => {
+                let raw = unpack(&changes.bytes, &[]).map_err(DocError::from)?;
+                (TicketDoc::load(&raw, &actor)?, Vec::new())
+            }
         };
         let ticket = doc.read()?;
         if ticket.number != number {

@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::domain::event::{may_append, Event};
 use crate::domain::ticket::{MaterialState, Ticket};
+use crate::sync::pack::{unpack, PackError};
 
 /// Document schema version, stored in the root as `v`.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -47,6 +48,17 @@ pub enum DocError {
     /// older backup, or a page was skipped); nothing was applied.
     #[error("changes build on history this copy does not have")]
     MissingHistory,
+    #[error("{0}")]
+    Packed(PackError),
+}
+
+impl From<PackError> for DocError {
+    fn from(e: PackError) -> Self {
+        match e {
+            PackError::MissingHistory => DocError::MissingHistory,
+            e => DocError::Packed(e),
+        }
+    }
 }
 
 /// A ticket's Automerge document.
@@ -144,6 +156,25 @@ impl TicketDoc {
             return Err(DocError::MissingHistory);
         }
         self.check_version()
+    }
+
+    /// Apply changes in their wire form ([`crate::sync::pack`]). Their dependencies are
+    /// looked up among this copy's heads first (the usual case), then its whole history
+    /// (also when a shortened hash happened to fit a head that is not the dependency).
+    pub fn apply_packed(&mut self, packed: &[u8]) -> Result<(), DocError> {
+        let raw = match unpack(packed, &self.doc.get_heads()) {
+            Err(_) => {
+                let all: Vec<ChangeHash> = self
+                    .doc
+                    .get_changes_meta(&[])
+                    .iter()
+                    .map(|c| c.hash)
+                    .collect();
+                unpack(packed, &all)?
+            }
+            raw => raw?,
+        };
+        self.apply_remote(&raw)
     }
 
     fn check_version(&self) -> Result<(), DocError> {

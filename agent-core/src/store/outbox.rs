@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::{
     begin, get_meta, get_meta_u64, index, load_doc, put_meta, save_changes, Merged, Store,
 };
-use crate::doc::{decode_heads, encode_heads};
+use crate::doc::{decode_heads, encode_heads, DocError};
 use crate::domain::number::TicketNumber;
 use crate::error::{Error, Result};
 use crate::sync::client::SyncReport;
+use crate::sync::pack::unpack;
 
 /// How many refused tickets [`Store::sync_status`] lists (the counts cover all of them).
 pub const MAX_REFUSALS_LISTED: u32 = 50;
@@ -186,8 +187,9 @@ impl Store {
         Ok(())
     }
 
-    /// Apply changes the server sent for one ticket: new changes to a ticket this device
-    /// holds, or the whole history of one it does not. Garbage stores nothing.
+    /// Apply changes the server sent for one ticket (in their wire form, `sync::pack`): new
+    /// changes to a ticket this device holds, or the whole history of one it does not.
+    /// Garbage stores nothing.
     pub fn apply_changes(&mut self, number: &TicketNumber, bytes: &[u8]) -> Result<Merged> {
         let today = self.today();
         let tx = begin(&mut self.conn)?;
@@ -200,7 +202,7 @@ impl Store {
             .optional()?;
         let Some(state) = state else {
             drop(tx);
-            let merged = self.merge_remote(bytes)?;
+            let merged = self.merge_remote(&unpack(bytes, &[]).map_err(DocError::from)?)?;
             if !matches!(&merged, Merged::New(n) | Merged::Updated(n) if n == number) {
                 return Err(Error::Event("服务器发来的数据与办件编号不符".into()));
             }
@@ -208,7 +210,7 @@ impl Store {
             return Ok(merged);
         };
         let mut loaded = load_doc(&tx, &self.sealer, &self.actor, number.as_str())?;
-        loaded.doc.apply_remote(bytes)?;
+        loaded.doc.apply_packed(bytes)?;
         let ticket = loaded.doc.read()?;
         if ticket.number != *number {
             return Err(Error::Event("服务器发来的数据与办件编号不符".into()));

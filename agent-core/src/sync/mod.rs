@@ -1,7 +1,9 @@
 //! Sync: the wire messages shared by tablets and servers, the shared documents (catalog,
 //! calendar, directory) and the client both tablets and township servers run. The tablet
-//! store's side of sync state is in `store::outbox`. See docs/SYNC.md.
+//! store's side of sync state is in `store::outbox`. `pack` shrinks change chunks for the
+//! wire by eliding their dependency hashes. See docs/SYNC.md.
 
 pub mod client;
+pub mod pack;
 pub mod shared;
 pub mod wire;
