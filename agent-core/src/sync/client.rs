@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::pack::pack;
