@@ -2,8 +2,9 @@
 //! postcard-encoded struct compressed as one zstd frame (Automerge changes of many tickets
 //! compress far better together than one by one; zstd takes ~15 % off what deflate leaves,
 //! see [`Sender`]), primed with a dictionary both ends ship ([`DICTIONARY`]): a village
-//! sync carries a handful of tickets, too few to learn the message's shape from. Decoding is bounded: a message over [`MAX_WIRE_BYTES`] compressed or
-//! [`MAX_DECODED_BYTES`] decompressed is refused before it is parsed. See docs/SYNC.md.
+//! sync carries a handful of tickets, too few to learn the message's shape from. Decoding
+//! is bounded: a message over [`MAX_WIRE_BYTES`] compressed or [`MAX_DECODED_BYTES`]
+//! decompressed is refused before it is parsed. See docs/SYNC.md.
 
 use std::io::Read;
 use std::sync::OnceLock;
@@ -12,8 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Protocol version carried in every message (2: peer identity and shared documents; 3:
-/// changes packed, see [`super::pack`]).
+/// changes packed, see [`super::pack`], and zstd with [`DICTIONARY`]).
 pub const PROTOCOL_VERSION: u32 = 3;
+
 /// Who compresses a message, which sets how hard: a client's link is the bottleneck, so it
 /// spends CPU on zstd 15 (where zstd starts optimal parsing: ~15 % smaller than deflate here,
 /// ~14 MB/s of raw changes per core); a server answers every tablet of a township from one
