@@ -93,6 +93,8 @@ fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<
         township: township.map(str::to_owned),
         parent: parent.map(str::to_owned),
         sync_interval_secs: 0,
+        parent_ca: None,
+        tls: None,
     };
     admin::init(
         district_data,
@@ -269,6 +271,8 @@ struct Staff(reqwest::blocking::Client);
 
 impl Staff {
     fn new() -> Self {
+        // reqwest has no TLS provider of its own here: ring, as the sync client uses.
+        agent_core::sync::tls::install_crypto_provider();
         Staff(reqwest::blocking::Client::new())
     }
 

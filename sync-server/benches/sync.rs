@@ -16,6 +16,9 @@
 //!   tablet syncs;
 //! - (d) no-op: every tablet syncs again.
 //!
+//! Then the TLS overhead per sync ([`tls_overhead`]): an upload and a no-op over plain HTTP
+//! and over HTTPS, with a full handshake each sync and with the session resumed.
+//!
 //! Each phase prints wall time, bytes on the wire (proxy.py's counts, HTTP included), round
 //! trips, connections and bytes per ticket, next to what Automerge's own per-document sync
 //! protocol (`automerge::sync`, one document per ticket) needs for the same changes, and the
@@ -41,6 +44,7 @@
 //!   and after every sync sweep of phase (c) (bench/gprs.sh shapes the link with them).
 //! - `DAIBAN_BENCH_CONCURRENT=1`: in phase (c) the tablets sync at the same time, one thread
 //!   each (default: one after the other).
+//! - `DAIBAN_BENCH_MODE=tls`: only the TLS overhead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../agent-core/benches/support/workload.rs"]
@@ -91,8 +95,13 @@ const GOAL_INGEST_EVENTS_PER_S: f64 = 10_000.0;
 const GOAL_GPRS_SECONDS: f64 = 10.0;
 
 fn main() -> Res<()> {
+    // reqwest is built without a TLS provider of its own (the staff API client needs one).
+    agent_core::sync::tls::install_crypto_provider();
     if std::env::var("DAIBAN_BENCH_MODE").as_deref() == Ok("serve") {
         return serve_only();
+    }
+    if std::env::var("DAIBAN_BENCH_MODE").as_deref() == Ok("tls") {
+        return tls_overhead();
     }
     let counts: Vec<usize> = match std::env::var("DAIBAN_BENCH_TICKETS") {
         Ok(v) => vec![v.trim().parse()?],
@@ -107,6 +116,9 @@ fn main() -> Res<()> {
     println!("==== goals ====");
     for s in &summaries {
         s.print_goals();
+    }
+    if opts.external.is_none() {
+        tls_overhead()?;
     }
     Ok(())
 }
@@ -1854,4 +1866,165 @@ fn run(n: usize, opts: &Opts) -> Res<Summary> {
             .unwrap_or_default()
             .as_secs_f64(),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS overhead.
+
+/// Bytes per sync over HTTPS beside plain HTTP: one township (under a district holding the
+/// directory) serving the same router on a plain and a TLS listener (rustls on ring, TLS 1.3,
+/// ECDSA P-256 certificate from `make-cert`'s code), each behind its own proxy.py, so TLS
+/// records and handshakes are counted; 20 tablets. Each tablet uploads 5 new tickets, then
+/// syncs once more with nothing to do, over each: plain HTTP; HTTPS with a full handshake every
+/// sync (the client's TLS sessions forgotten first); HTTPS resuming the previous sync's
+/// session (the sync client keeps sessions per pinned CA for the process).
+fn tls_overhead() -> Res<()> {
+    use agent_core::sync::client::Endpoint;
+    use agent_core::sync::tls::forget_sessions;
+    use rustls::pki_types::pem::PemObject;
+    const TABLETS: u32 = 20;
+    const TICKETS: usize = 5;
+    let dir = tempfile::tempdir()?;
+    let points: Vec<u32> = (1..=TABLETS).map(|t| 100 + t).collect();
+    let mut district_store = ServerStore::open(dir.path().join("district.db"))?;
+    district_store.publish(&SharedName::Directory, directory_json(&points)?.as_bytes())?;
+    let district = start_server(
+        district_store,
+        ServerInfo {
+            role: ServerRole::District,
+            server_id: "srv-district".into(),
+            township: None,
+        },
+        "127.0.0.1:0",
+        None,
+    )?;
+    let pair = sync_server::tls::make_cert(&["127.0.0.1".to_owned()])?;
+    let tls = sync_server::tls::server_config(pair.cert_pem.as_bytes(), pair.key_pem.as_bytes())?;
+    let state = AppState::new(
+        ServerStore::open(dir.path().join("township.db"))?,
+        ServerInfo {
+            role: ServerRole::Township,
+            server_id: "srv-bench".into(),
+            township: Some(TOWNSHIP.into()),
+        },
+    )
+    .with_parent(Some(district.url.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (plain_addr, tls_addr) = runtime.block_on(async {
+        state.sync_upward().await.map_err(|e| e.to_string())?;
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let secure = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addrs = (plain.local_addr()?, secure.local_addr()?);
+        let router = app(state);
+        tokio::spawn(serve(plain, router.clone(), std::future::pending()));
+        tokio::spawn(sync_server::http::serve_tls(
+            secure,
+            router,
+            Arc::new(tls),
+            std::future::pending(),
+        ));
+        Ok::<_, BoxError>(addrs)
+    })?;
+    let mut plain = Proxy::start(&plain_addr.to_string())?;
+    let mut secure = Proxy::start(&tls_addr.to_string())?;
+    let plain_url = plain.url.clone();
+    let tls_url = secure.url.replacen("http://", "https://", 1);
+    let ca = pair.ca_pem.into_bytes();
+
+    let mut tablets = Vec::new();
+    for &point in &points {
+        let key = StoreKey::from_bytes(&[point as u8; 32])?;
+        let options = StoreOptions::new(key, point, 1, format!("agent-{point}"));
+        tablets.push(Store::open(
+            dir.path().join(format!("t{point}.db")),
+            options,
+        )?);
+    }
+    // First contact (the directory comes down), not counted.
+    for t in &mut tablets {
+        sync_now(t, &plain_url)?;
+    }
+    let catalog = agent_core::domain::catalog::Catalog::demo();
+    let mut seed = 0;
+    // One sweep: every tablet registers `tickets` new tickets, then syncs once; the proxy's
+    // counts and the round trips made.
+    let mut sweep = |tablets: &mut [Store],
+                     proxy: &mut Proxy,
+                     url: &str,
+                     tls: Option<bool>,
+                     tickets: usize|
+     -> Res<(Wire, u32)> {
+        for t in tablets.iter_mut() {
+            seed += 1;
+            for form in agent_core::demo::forms(seed, tickets, &catalog) {
+                t.register(&form)?;
+            }
+        }
+        proxy.reset()?;
+        let mut rounds = 0;
+        for t in tablets.iter_mut() {
+            let report = match tls {
+                None => sync_now(t, url)?,
+                Some(resume) => {
+                    if !resume {
+                        forget_sessions();
+                    }
+                    sync_now(t, Endpoint::pinned(url, &ca))?
+                }
+            };
+            rounds += report.rounds;
+        }
+        Ok((proxy.stats()?, rounds))
+    };
+    let mut rows = Vec::new();
+    for (what, tickets) in [
+        (format!("(a) upload of {TICKETS} tickets"), TICKETS),
+        ("(d) no-op".to_owned(), 0),
+    ] {
+        let http = sweep(&mut tablets, &mut plain, &plain_url, None, tickets)?;
+        let full = sweep(&mut tablets, &mut secure, &tls_url, Some(false), tickets)?;
+        // The session of the full handshakes' last sync is resumed by the first here, and each
+        // resumed handshake brings the ticket for the next.
+        let resumed = sweep(&mut tablets, &mut secure, &tls_url, Some(true), tickets)?;
+        rows.push((what, http, full, resumed));
+    }
+    drop((plain, secure));
+    let per = |w: &Wire| w.total() as f64 / f64::from(TABLETS);
+    println!();
+    println!(
+        "==== TLS overhead per sync ({TABLETS} tablets, one township; rustls on ring, TLS 1.3, ECDSA P-256 certificate; bytes on the wire by proxy.py, TCP payload both ways) ===="
+    );
+    for (what, (http, h_rounds), (full, f_rounds), (resumed, r_rounds)) in &rows {
+        println!("  {what}, per sync:");
+        println!(
+            "    HTTP                     {:>7.1} B  ({} round trips, {} exchanges, {} connections)",
+            per(http), h_rounds, http.exchanges, http.connections
+        );
+        for (name, w, rounds) in [
+            ("HTTPS, full handshake", full, f_rounds),
+            ("HTTPS, resumed session", resumed, r_rounds),
+        ] {
+            println!(
+                "    {name:<24} {:>7.1} B  ({} round trips, {} exchanges, {} connections): TLS adds {:.1} B per sync (up {:.1}, down {:.1})",
+                per(w),
+                rounds,
+                w.exchanges,
+                w.connections,
+                per(w) - per(http),
+                (w.up as f64 - http.up as f64) / f64::from(TABLETS),
+                (w.down as f64 - http.down as f64) / f64::from(TABLETS)
+            );
+        }
+    }
+    println!(
+        "    (certificate chain sent in a full handshake: the server's certificate only, {} B DER; tablets hold the CA)",
+        rustls::pki_types::CertificateDer::from_pem_slice(pair.cert_pem.as_bytes())
+            .map(|c| c.len())
+            .unwrap_or(0)
+    );
+    drop(runtime);
+    drop(district);
+    Ok(())
 }

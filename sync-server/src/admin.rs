@@ -70,14 +70,16 @@ fn district(data: &Path) -> Result<ServerStore> {
     Ok(store)
 }
 
-/// Serve a data directory on `listener` until `shutdown` resolves; a township with a parent
-/// also syncs with its district on schedule.
+/// Serve a data directory on `listener` until `shutdown` resolves, over HTTPS when the config
+/// has `[tls]`; a township with a parent also syncs with its district on schedule.
 pub async fn serve(
     data: &Path,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (config, store) = open(data)?;
+    let tls = crate::tls::load(data, &config)?;
+    let parent_ca = crate::tls::parent_ca(data, &config)?;
     let state = AppState::new(
         store,
         ServerInfo {
@@ -86,7 +88,8 @@ pub async fn serve(
             township: config.township.clone(),
         },
     )
-    .with_parent(config.parent.clone());
+    .with_parent(config.parent.clone())
+    .with_parent_ca(parent_ca);
     tracing::info!(role = ?config.role, name = %config.name, "serving");
     match (&config.parent, config.sync_interval_secs) {
         (Some(parent), 0) => tracing::info!(%parent, "syncing with the district when asked"),
@@ -97,6 +100,9 @@ pub async fn serve(
         }
         (None, _) => {}
     }
-    crate::http::serve(listener, app(state), shutdown).await;
+    match tls {
+        Some(tls) => crate::http::serve_tls(listener, app(state), tls, shutdown).await,
+        None => crate::http::serve(listener, app(state), shutdown).await,
+    }
     Ok(())
 }

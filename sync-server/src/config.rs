@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const CONFIG_FILE: &str = "daiban.toml";
 /// The SQLite database's name inside the data directory.
 pub const DB_FILE: &str = "server.db";
-/// Default listen address (loopback: put a TLS reverse proxy or issue 6's TLS in front).
+/// Default listen address (loopback; set `[tls]` before listening on a public address).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
 
 /// Which level of the county this server runs.
@@ -44,6 +44,24 @@ pub struct Config {
     /// 0: only when asked (`POST /api/upstream/sync`), for tests and metered links.
     #[serde(default = "default_interval")]
     pub sync_interval_secs: u64,
+    /// The CA certificate (PEM) the district's certificate must chain to, when `parent` is
+    /// `https://` (townships); relative to the data directory or absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_ca: Option<PathBuf>,
+    /// Serve HTTPS with this certificate and key (`sync-server make-cert`); plain HTTP
+    /// without. Last: a TOML table follows the plain keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+}
+
+/// `[tls]`: PEM files, relative to the data directory or absolute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The server's certificate (chain), e.g. `cert.pem` from `make-cert`.
+    pub cert: PathBuf,
+    /// Its private key, e.g. `key.pem` (mode 0600).
+    pub key: PathBuf,
 }
 
 /// The default `sync_interval_secs`.
@@ -62,6 +80,11 @@ impl Config {
         data.join(DB_FILE)
     }
 
+    /// A path from the config: relative ones are inside the data directory.
+    pub fn resolve(data: &Path, path: &Path) -> PathBuf {
+        data.join(path)
+    }
+
     /// Read the data directory's configuration.
     pub fn load(data: &Path) -> Result<Config> {
         let path = Self::path(data);
@@ -76,8 +99,25 @@ impl Config {
         Ok(config)
     }
 
-    /// A township names its township; only a township has a parent.
+    /// A township names its township; only a township has a parent; a parent CA goes with
+    /// an `https://` parent and an `https://` parent needs one.
     pub fn check(&self) -> std::result::Result<(), String> {
+        let https = self
+            .parent
+            .as_deref()
+            .is_some_and(|p| p.to_ascii_lowercase().starts_with("https://"));
+        match (https, &self.parent_ca) {
+            (true, None) => {
+                return Err(
+                    "an https:// parent needs `parent_ca` (the district's CA certificate, PEM)"
+                        .into(),
+                )
+            }
+            (false, Some(_)) => {
+                return Err("`parent_ca` is set but `parent` is not an https:// URL".into())
+            }
+            _ => {}
+        }
         match (self.role, &self.township, &self.parent) {
             (ServerRole::Township, None, _) => {
                 Err("a township server needs `township` (its code in the directory)".into())

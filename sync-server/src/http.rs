@@ -1,7 +1,7 @@
 //! HTTP: a router per area (sync, staff API) merged in [`app`], shared [`AppState`], the
 //! staff identity as an extractor, one mapping from [`Error`] to a response (client
 //! mistakes are answered with their short message, internals are logged and hidden), and
-//! [`serve`].
+//! [`serve`] (plain HTTP) / [`serve_tls`] (HTTPS, rustls).
 //!
 //! On GPRS the headers of a sync round trip cost more than a no-op's bodies, so `/v1/sync`
 //! answers with the status line and `content-length` only: no `content-type` (the path names
@@ -24,7 +24,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 
 use agent_core::domain::event::{EventDraft, Role};
-use agent_core::sync::client::SyncReport;
+use agent_core::sync::client::{Endpoint, SyncReport};
 use agent_core::sync::wire::MAX_WIRE_BYTES;
 
 use crate::error::Error;
@@ -50,6 +50,8 @@ pub struct AppState {
 /// changed here so it goes up soon rather than at the next scheduled time.
 struct ParentLink {
     url: String,
+    /// The district's CA certificate (PEM) for an `https://` parent.
+    ca: Option<Vec<u8>>,
     township: String,
     running: tokio::sync::Mutex<()>,
     changed: tokio::sync::Notify,
@@ -73,12 +75,22 @@ impl AppState {
         self.parent = match (url, self.info.township.clone()) {
             (Some(url), Some(township)) => Some(Arc::new(ParentLink {
                 url,
+                ca: None,
                 township,
                 running: tokio::sync::Mutex::new(()),
                 changed: tokio::sync::Notify::new(),
             })),
             _ => None,
         };
+        self
+    }
+
+    /// Pin the district's CA certificate (PEM) for an `https://` parent; after
+    /// [`with_parent`](Self::with_parent).
+    pub fn with_parent_ca(mut self, ca: Option<Vec<u8>>) -> Self {
+        if let Some(link) = self.parent.as_mut().and_then(Arc::get_mut) {
+            link.ca = ca;
+        }
         self
     }
 
@@ -96,10 +108,16 @@ impl AppState {
         };
         let _one = parent.running.lock().await;
         let store = Arc::clone(&self.store);
-        let (url, township) = (parent.url.clone(), parent.township.clone());
-        let report = tokio::task::spawn_blocking(move || Upstream::new(store, township).sync(&url))
-            .await
-            .map_err(|e| Error::Internal(format!("task failed: {e}")))??;
+        let link = Arc::clone(&parent);
+        let report = tokio::task::spawn_blocking(move || {
+            let district = Endpoint {
+                url: &link.url,
+                ca_pem: link.ca.as_deref(),
+            };
+            Upstream::new(store, link.township.clone()).sync(district)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("task failed: {e}")))??;
         Ok(report)
     }
 
@@ -165,12 +183,37 @@ async fn unlabelled(mut response: Response) -> Response {
     response
 }
 
+/// Longest a TLS handshake may take (a GPRS link needs a few seconds at worst); it also
+/// bounds how long a connection still in its handshake holds up a graceful shutdown.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serve `router` on `listener` (HTTP/1.1) until `shutdown` resolves, then stop accepting and
 /// wait for the connections open then to finish their requests. As `axum::serve`, but
 /// without the `date` header, which it cannot turn off and no client of ours reads.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(listener, router, None, shutdown).await;
+}
+
+/// As [`serve`], over TLS (rustls): each connection's handshake runs in its own task, so a
+/// slow one holds up no other.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_with(listener, router, Some(acceptor), shutdown).await;
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -189,8 +232,31 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(router.clone());
-        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        let Some(acceptor) = &tls else {
+            let connection =
+                connections.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let handshake = acceptor.accept(stream);
+        let (watcher, http) = (connections.watcher(), http.clone());
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }

@@ -9,7 +9,9 @@
 //! - [`staff`]: staff events appended on the server (the JSON API and, later, the console).
 //! - [`upstream`]: a township's sync with its district, with the tablet's client code.
 //! - [`fault`]: named stopping points for the SIGKILL tests (inert unless `DAIBAN_FAULT`).
-//! - [`http`]: the axum routers and the one error-to-response mapping.
+//! - [`http`]: the axum routers, the one error-to-response mapping, serving HTTP or HTTPS.
+//! - [`tls`]: the rustls server config from `[tls]`, the district CA a township pins, and
+//!   `make-cert`.
 //!
 //! See docs/SYNC.md for the protocol.
 
@@ -21,6 +23,7 @@ pub mod http;
 pub mod staff;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod upstream;
 
 pub use error::{Error, Result};

@@ -3,7 +3,9 @@
 //! ```text
 //! sync-server init --data DIR --role district --name NAME [--server-id ID]
 //! sync-server init --data DIR --role township --name NAME --township CODE --parent URL
-//! sync-server serve --data DIR [--listen ADDR]
+//!                   [--parent-ca FILE]             (the district's ca.pem, for https://)
+//! sync-server make-cert --name DNS-OR-IP [--name ...] [--out DIR]   (test install's TLS)
+//! sync-server serve --data DIR [--listen ADDR]    (HTTPS when daiban.toml has [tls])
 //! sync-server import-directory --data DIR FILE.json  (district: townships and points;
 //!                                                      township: its devices)
 //! sync-server import-calendar --data DIR FILE.csv    (district)
@@ -54,11 +56,26 @@ enum Cmd {
         /// Parent district's base URL (townships).
         #[arg(long)]
         parent: Option<String>,
+        /// The district's CA certificate (PEM) when the parent is https:// (townships);
+        /// relative to the data directory or absolute.
+        #[arg(long)]
+        parent_ca: Option<PathBuf>,
         /// Seconds between scheduled syncs with the district (0: only when asked).
         #[arg(long, default_value_t = DEFAULT_INTERVAL)]
         sync_interval: u64,
     },
-    /// Serve the sync and staff APIs. Prints `listening on http://ADDR` once bound.
+    /// Make a self-signed CA and a server certificate it signs (a test install's TLS): writes
+    /// ca.pem (tablets pin it), cert.pem and key.pem (mode 0600). Refuses to overwrite.
+    MakeCert {
+        /// DNS name or IP address the clients use to reach this server (repeatable).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// Directory to write into (created if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Serve the sync and staff APIs. Prints `listening on http://ADDR` (`https://` with
+    /// `[tls]`) once bound.
     Serve {
         #[arg(long)]
         data: PathBuf,
@@ -142,6 +159,7 @@ fn run(cli: Cli) -> Result<()> {
             server_id,
             township,
             parent,
+            parent_ca,
             sync_interval,
         } => {
             let server_id =
@@ -154,11 +172,14 @@ fn run(cli: Cli) -> Result<()> {
                 township,
                 parent,
                 sync_interval_secs: sync_interval,
+                parent_ca,
+                tls: None,
             };
             admin::init(&data, &config)?;
             println!("initialised {}", data.display());
             Ok(())
         }
+        Cmd::MakeCert { names, out } => make_cert(&names, &out),
         Cmd::Serve { data, listen } => serve(&data, listen),
         Cmd::ImportDirectory { data, file } => {
             let (version, part) = admin::import_directory(&data, &read(&file)?)?;
@@ -213,8 +234,41 @@ fn read(file: &Path) -> Result<String> {
     })
 }
 
+fn make_cert(names: &[String], out: &Path) -> Result<()> {
+    let [ca, cert, key] = sync_server::tls::write_cert(out, names)?;
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    println!(
+        "wrote {}, {}, {} (for {})",
+        ca.display(),
+        cert.display(),
+        key.display(),
+        names.join(", ")
+    );
+    println!();
+    println!("in this server's daiban.toml (at the end):");
+    println!("[tls]");
+    println!("cert = \"{}\"", abs(&cert).display());
+    println!("key = \"{}\"", abs(&key).display());
+    println!();
+    println!(
+        "clients pin {}: each tablet of this server (the sync client's CA), and, when this is a \
+         district, each township (`parent_ca` in its daiban.toml, or `init --parent-ca`); they \
+         reach it at https://{}:PORT",
+        abs(&ca).display(),
+        names[0]
+    );
+    Ok(())
+}
+
 fn serve(data: &Path, listen: Option<String>) -> Result<()> {
-    let addr = listen.unwrap_or(Config::load(data)?.listen);
+    let config = Config::load(data)?;
+    // Certificate, key and the district's CA are checked before the server says it listens.
+    let scheme = match sync_server::tls::load(data, &config)? {
+        Some(_) => "https",
+        None => "http",
+    };
+    sync_server::tls::parent_ca(data, &config)?;
+    let addr = listen.unwrap_or(config.listen);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -228,7 +282,7 @@ fn serve(data: &Path, listen: Option<String>) -> Result<()> {
         let bound = listener.local_addr().map_err(io)?;
         // The one line on stdout: tests and scripts wait for it.
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{bound}")
+        writeln!(out, "listening on {scheme}://{bound}")
             .and_then(|_| out.flush())
             .map_err(|e| Error::Internal(format!("stdout: {e}")))?;
         drop(out);

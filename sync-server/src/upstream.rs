@@ -17,7 +17,7 @@ use rusqlite::params;
 
 use agent_core::doc::{DocError, TicketDoc};
 use agent_core::domain::number::TicketNumber;
-use agent_core::sync::client::{next_counter, sync_with, Replica, SyncReport, Upload};
+use agent_core::sync::client::{next_counter, sync_with, Endpoint, Replica, SyncReport, Upload};
 use agent_core::sync::pack::unpack;
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{DocChanges, Peer, SharedDoc};
@@ -41,9 +41,9 @@ impl Upstream {
         Upstream { store, township }
     }
 
-    /// One sync with the district at `parent_url`.
-    pub fn sync(&mut self, parent_url: &str) -> agent_core::Result<SyncReport> {
-        sync_with(self, parent_url, &mut |_| {})
+    /// One sync with the district at `parent` (its URL, and its CA for `https://`).
+    pub fn sync<'a>(&mut self, parent: impl Into<Endpoint<'a>>) -> agent_core::Result<SyncReport> {
+        sync_with(self, parent, &mut |_| {})
     }
 
     /// The store for one step. A poisoned lock is taken over: whatever panicked rolled its

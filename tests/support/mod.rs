@@ -106,6 +106,8 @@ impl Server {
 /// Start `serve` on an initialised data directory at `listen` (e.g. `127.0.0.1:0`), with
 /// extra environment variables.
 pub fn serve_with(data: &Path, listen: &str, env: &[(&str, &str)], capture_stderr: bool) -> Server {
+    // The tests' own reqwest clients need rustls' provider (reqwest is built without one).
+    agent_core::sync::tls::install_crypto_provider();
     let mut cmd = Command::new(server_binary());
     cmd.args(["serve", "--listen", listen, "--data"])
         .arg(data)
@@ -144,7 +146,9 @@ pub fn serve(data: &Path) -> Server {
 impl Server {
     /// `host:port` this server listens on.
     pub fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
     }
 }
 

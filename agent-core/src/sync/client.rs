@@ -3,7 +3,8 @@
 //! link drops. What it syncs is a [`Replica`]: the tablet's [`Store`] here, the township's
 //! server store in sync-server.
 //!
-//! HTTP only for now; TLS (rustls with ring) and request signatures come with issue 6.
+//! HTTP or HTTPS: an [`Endpoint`] is the server's URL and, for `https://`, the CA certificate
+//! pinned for it (`sync::tls`: rustls on ring, TLS sessions resumed across syncs).
 //!
 //! On GPRS the headers of a round trip cost more than a no-op's bodies, so a request carries
 //! no content type (the path names the body): `host`, `content-length` and reqwest's
@@ -14,6 +15,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::pack::pack;
+pub use crate::sync::tls::Endpoint;
 use crate::sync::wire::{
     decode_response, encode, DocChanges, Outcome, Peer, Sender, SharedDoc, SyncRequest, PAGE_BYTES,
     PROTOCOL_VERSION,
@@ -104,25 +106,25 @@ pub struct SyncReport {
     pub bytes_down: usize,
 }
 
-/// Sync a tablet's store with its township server at `base_url` (e.g.
-/// `http://127.0.0.1:8700`). The host's cancel ([`crate::store::Interrupter`]) stops it between
-/// round trips; what was already acknowledged or applied stays, the rest goes next time.
-pub fn sync_now(store: &mut Store, base_url: &str) -> Result<SyncReport> {
+/// Sync a tablet's store with its township server at `server`: a base URL (e.g.
+/// `http://127.0.0.1:8700`), or an [`Endpoint`] with the pinned CA for `https://`. The host's
+/// cancel ([`crate::store::Interrupter`]) stops it between round trips; what was already
+/// acknowledged or applied stays, the rest goes next time.
+pub fn sync_now<'a>(store: &mut Store, server: impl Into<Endpoint<'a>>) -> Result<SyncReport> {
     store.reset_interrupt();
-    sync_with(store, base_url, &mut |_| {})
+    sync_with(store, server, &mut |_| {})
 }
 
-/// Sync any replica; `progress` sees the running report after every round trip.
-pub fn sync_with<R: Replica>(
+/// Sync any replica with `server` (a base URL or an [`Endpoint`]); `progress` sees the running
+/// report after every round trip.
+pub fn sync_with<'a, R: Replica>(
     replica: &mut R,
-    base_url: &str,
+    server: impl Into<Endpoint<'a>>,
     progress: &mut dyn FnMut(&SyncReport),
 ) -> Result<SyncReport> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .map_err(|e| Error::Sync(e.to_string()))?;
-    let url = format!("{}/v1/sync", base_url.trim_end_matches('/'));
+    let server = server.into();
+    let client = crate::sync::tls::http_client(&server, TIMEOUT)?;
+    let url = format!("{}/v1/sync", server.url.trim_end_matches('/'));
     let peer = replica.peer()?;
     let mut report = SyncReport::default();
     // Tickets to fetch whole (kept by the replica), and those asked in this sync.
@@ -285,7 +287,16 @@ fn post(
                     text.chars().take(200).collect::<String>()
                 )));
             }
-            Err(e) => last = e.to_string(),
+            Err(e) => {
+                let (text, certificate) = crate::sync::tls::describe(&e);
+                if certificate {
+                    // Not the link: the same server will present the same certificate.
+                    return Err(Error::Sync(format!(
+                        "服务器证书验证失败 / the server's certificate was refused: {text}"
+                    )));
+                }
+                last = text;
+            }
         }
     }
     Err(Error::Sync(format!("服务器无法连接：{last}")))

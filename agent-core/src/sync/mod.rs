@@ -6,4 +6,5 @@
 pub mod client;
 pub mod pack;
 pub mod shared;
+pub mod tls;
 pub mod wire;
