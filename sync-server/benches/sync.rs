@@ -251,18 +251,7 @@ struct Servers {
 }
 
 fn start_servers(dir: &Path, listen: &str, district_listen: &str, points: &[u32]) -> Res<Servers> {
-    let mut district_store = ServerStore::open(dir.join("district.db"))?;
-    district_store.publish(&SharedName::Directory, directory_json(points)?.as_bytes())?;
-    let district = start_server(
-        district_store,
-        ServerInfo {
-            role: ServerRole::District,
-            server_id: "srv-district".into(),
-            township: None,
-        },
-        district_listen,
-        None,
-    )?;
+    let district = start_district(dir, district_listen, points)?;
     let township = start_server(
         ServerStore::open(dir.join("township.db"))?,
         ServerInfo {
@@ -274,6 +263,22 @@ fn start_servers(dir: &Path, listen: &str, district_listen: &str, points: &[u32]
         Some(district.url.clone()),
     )?;
     Ok(Servers { district, township })
+}
+
+/// A district on `listen` whose directory lists the benchmark's township and `points`.
+fn start_district(dir: &Path, listen: &str, points: &[u32]) -> Res<LocalServer> {
+    let mut store = ServerStore::open(dir.join("district.db"))?;
+    store.publish(&SharedName::Directory, directory_json(points)?.as_bytes())?;
+    start_server(
+        store,
+        ServerInfo {
+            role: ServerRole::District,
+            server_id: "srv-district".into(),
+            township: None,
+        },
+        listen,
+        None,
+    )
 }
 
 /// Serve `store` on `listen`; with a `parent`, sync with it once before answering (the
@@ -1886,18 +1891,7 @@ fn tls_overhead() -> Res<()> {
     const TICKETS: usize = 5;
     let dir = tempfile::tempdir()?;
     let points: Vec<u32> = (1..=TABLETS).map(|t| 100 + t).collect();
-    let mut district_store = ServerStore::open(dir.path().join("district.db"))?;
-    district_store.publish(&SharedName::Directory, directory_json(&points)?.as_bytes())?;
-    let district = start_server(
-        district_store,
-        ServerInfo {
-            role: ServerRole::District,
-            server_id: "srv-district".into(),
-            township: None,
-        },
-        "127.0.0.1:0",
-        None,
-    )?;
+    let district = start_district(dir.path(), "127.0.0.1:0", &points)?;
     let pair = sync_server::tls::make_cert(&["127.0.0.1".to_owned()])?;
     let tls = sync_server::tls::server_config(pair.cert_pem.as_bytes(), pair.key_pem.as_bytes())?;
     let state = AppState::new(

@@ -16,9 +16,11 @@ use agent_core::domain::number::TicketNumber;
 use agent_core::store::Store;
 use agent_core::sync::client::{sync_now, Endpoint};
 use agent_core::sync::wire::PAGE_BYTES;
-use serde_json::Value;
 
-use support::{cli, cli_refused, init_district, serve, server_binary, tablet, TOWNSHIP_A};
+use support::{
+    cli_refused, init_district, init_township_with, serve, server_binary, sync_upward_with, tablet,
+    TOWNSHIP_A,
+};
 
 /// `sync-server make-cert --name 127.0.0.1 --out DIR`; returns what it printed.
 fn make_cert(out: &Path) -> String {
@@ -48,19 +50,6 @@ fn enable_tls(data: &Path, printed: &str) {
 /// The staff API over HTTPS, trusting `ca` only (the sync client's own HTTP client).
 fn staff_client(url: &str, ca: &[u8]) -> reqwest::blocking::Client {
     agent_core::sync::tls::http_client(&Endpoint::pinned(url, ca), Duration::from_secs(60)).unwrap()
-}
-
-fn upstream_sync(url: &str, ca: &[u8]) -> Value {
-    let resp = staff_client(url, ca)
-        .post(format!("{url}/api/upstream/sync"))
-        .header("X-Daiban-Staff", "admin-li")
-        .header("X-Daiban-Role", "township")
-        .send()
-        .unwrap();
-    let status = resp.status();
-    let body: Value = resp.json().unwrap();
-    assert!(status.is_success(), "upstream sync: {status} {body}");
-    body
 }
 
 /// GET a ticket's view; the status code.
@@ -98,25 +87,11 @@ fn tablet_township_and_district_over_https_with_pinned_cas() {
     // The township pins the district's CA (a path relative to its data directory) and serves
     // HTTPS with its own pair.
     let township_data = root.join("township");
-    cli(
-        &[
-            "init",
-            "--role",
-            "township",
-            "--name",
-            "柏林镇",
-            "--server-id",
-            "srv-bailin",
-            "--township",
-            TOWNSHIP_A,
-            "--parent",
-            &district.url,
-            "--parent-ca",
-            "district-ca.pem",
-            "--sync-interval",
-            "0",
-        ],
+    init_township_with(
         &township_data,
+        TOWNSHIP_A,
+        &district.url,
+        &["--parent-ca", "district-ca.pem"],
     );
     std::fs::copy(
         root.join("district-tls/ca.pem"),
@@ -129,7 +104,7 @@ fn tablet_township_and_district_over_https_with_pinned_cas() {
     let township_ca = std::fs::read(root.join("township-tls/ca.pem")).unwrap();
 
     // The township syncs upward over HTTPS: the directory comes down.
-    let report = upstream_sync(&township.url, &township_ca);
+    let report = sync_upward_with(&staff_client(&township.url, &township_ca), &township.url);
     assert!(report["shared"].as_u64().unwrap() >= 1, "{report}");
 
     // A tablet pinning the township's CA syncs a ticket up; it goes on to the district.
@@ -141,7 +116,7 @@ fn tablet_township_and_district_over_https_with_pinned_cas() {
         ticket_status(&township.url, &township_ca, "township", &n),
         200
     );
-    upstream_sync(&township.url, &township_ca);
+    sync_upward_with(&staff_client(&township.url, &township_ca), &township.url);
     assert_eq!(
         ticket_status(&district.url, &district_ca, "window", &n),
         200

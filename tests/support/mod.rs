@@ -178,28 +178,33 @@ pub fn init_district(data: &Path) {
 /// Initialise a township data directory under the district at `parent`. It syncs upward
 /// only when asked ([`sync_upward`]), so tests decide when.
 pub fn init_township(data: &Path, code: &str, parent: &str) {
-    cli(
-        &[
-            "init",
-            "--role",
-            "township",
-            "--name",
-            if code == TOWNSHIP_A {
-                "柏林镇"
-            } else {
-                "龙潭镇"
-            },
-            "--server-id",
-            &format!("srv-{code}"),
-            "--township",
-            code,
-            "--parent",
-            parent,
-            "--sync-interval",
-            "0",
-        ],
-        data,
-    );
+    init_township_with(data, code, parent, &[]);
+}
+
+/// [`init_township`] with more `init` arguments (e.g. `--parent-ca`).
+pub fn init_township_with(data: &Path, code: &str, parent: &str, more: &[&str]) {
+    let server_id = format!("srv-{code}");
+    let mut args = vec![
+        "init",
+        "--role",
+        "township",
+        "--name",
+        if code == TOWNSHIP_A {
+            "柏林镇"
+        } else {
+            "龙潭镇"
+        },
+        "--server-id",
+        &server_id,
+        "--township",
+        code,
+        "--parent",
+        parent,
+        "--sync-interval",
+        "0",
+    ];
+    args.extend_from_slice(more);
+    cli(&args, data);
 }
 
 /// A district and one township (code [`TOWNSHIP_A`]) that has synced the directory down.
@@ -222,8 +227,13 @@ pub fn start_township(dir: &Path, code: &str, parent: &str) -> Server {
 
 /// Ask a township to sync with its district now; returns the report.
 pub fn sync_upward(township: &Server) -> Value {
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/api/upstream/sync", township.url))
+    sync_upward_with(&reqwest::blocking::Client::new(), &township.url)
+}
+
+/// [`sync_upward`] through `client` (e.g. one trusting an HTTPS township's CA).
+pub fn sync_upward_with(client: &reqwest::blocking::Client, url: &str) -> Value {
+    let resp = client
+        .post(format!("{url}/api/upstream/sync"))
         .header("X-Daiban-Staff", "admin-li")
         .header("X-Daiban-Role", "township")
         .send()
