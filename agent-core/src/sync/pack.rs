@@ -19,6 +19,8 @@ use std::collections::{HashMap, HashSet};
 use automerge::ChangeHash;
 use ring::digest;
 
+use crate::doc::limits::{Limit, Meter, LOAD_MAX};
+
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const CHANGE: u8 = 1;
 const TAG_CHUNK: u8 = 0;
@@ -28,8 +30,15 @@ const PREFIX: usize = 3;
 /// Most deps one packed change may have (a merge of that many concurrent heads); a change
 /// with more travels as is, so this only bounds what a peer can make the receiver do.
 pub const MAX_DEPS: usize = 256;
-/// Most dependency combinations tried for one change whose prefixes are ambiguous.
-const MAX_TRIES: usize = 64;
+/// Most dependency combinations tried beyond the first, for one change and for all the
+/// changes of one message together: each try hashes the whole change, so a message of
+/// changes each as ambiguous as one may be would hash some 680 times its size (11 GB from
+/// 16 MiB). A real collision of 3-byte prefixes among one ticket's few dozen changes is rare
+/// (about one message in 10,000 has one), and takes one more try.
+pub const MAX_TRIES: usize = 64;
+/// Most bytes one message unpacks to: what any replica loads of one ticket at once
+/// ([`LOAD_MAX`]), at most eleven times the packed size (a 3-byte prefix becomes 32 bytes).
+pub const MAX_UNPACKED: usize = LOAD_MAX.bytes as usize;
 
 /// Why changes could not be packed or restored.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,13 @@ pub enum PackError {
     /// whole ticket (whose changes carry all their deps within the message).
     #[error("changes build on history this copy does not have")]
     MissingHistory,
+    /// Dependency prefixes that would take more than [`MAX_TRIES`] extra tries to resolve in
+    /// one message, or that resolve more than one way.
+    #[error("dependency prefixes too ambiguous")]
+    Ambiguous,
+    /// The changes would unpack to more than [`MAX_UNPACKED`] bytes.
+    #[error("packed changes unpack to more than {MAX_UNPACKED} bytes")]
+    TooLarge,
 }
 
 type Prefix = [u8; PREFIX];
@@ -91,18 +107,24 @@ pub fn pack(raw: &[u8]) -> Result<Vec<u8>, PackError> {
 /// this document (any order); deps may also refer to earlier changes in the same packed
 /// message.
 ///
-/// The output is at most about eleven times the input (a 3-byte prefix becomes 32 bytes).
+/// The output is at most about eleven times the input (a 3-byte prefix becomes 32 bytes), and
+/// never over [`MAX_UNPACKED`] bytes ([`PackError::TooLarge`]); ambiguous prefixes take at
+/// most [`MAX_TRIES`] extra tries in all ([`PackError::Ambiguous`]).
 pub fn unpack(packed: &[u8], known: &[ChangeHash]) -> Result<Vec<u8>, PackError> {
     let mut candidates = Candidates::default();
     for hash in known {
         candidates.add(hash.0);
     }
-    let mut out = Vec::with_capacity(packed.len().saturating_mul(2));
+    let mut out = Vec::with_capacity(packed.len().saturating_mul(2).min(MAX_UNPACKED));
+    let mut tries_left = MAX_TRIES;
     let mut r = Reader::new(packed);
     while !r.done() {
         match r.byte()? {
             TAG_CHUNK => {
                 let len = r.len()?;
+                if out.len().saturating_add(len) > MAX_UNPACKED {
+                    return Err(PackError::TooLarge);
+                }
                 let bytes = r.take(len)?;
                 let chunk = split(bytes)?;
                 let [chunk] = chunk.as_slice() else {
@@ -122,7 +144,19 @@ pub fn unpack(packed: &[u8], known: &[ChangeHash]) -> Result<Vec<u8>, PackError>
                 let prefixes = r.take(n.saturating_mul(PREFIX))?;
                 let rest_len = r.len()?;
                 let rest = r.take(rest_len)?;
-                let hash = rebuild(&mut out, checksum, prefixes, rest, &candidates)?;
+                // The chunk as rebuilt: header (at most 19 bytes), deps, the rest.
+                let rebuilt = 19 + n * HASH + rest.len();
+                if out.len().saturating_add(rebuilt) > MAX_UNPACKED {
+                    return Err(PackError::TooLarge);
+                }
+                let hash = rebuild(
+                    &mut out,
+                    checksum,
+                    prefixes,
+                    rest,
+                    &candidates,
+                    &mut tries_left,
+                )?;
                 candidates.add(hash);
             }
             _ => return Err(PackError::Malformed("unknown entry")),
@@ -131,14 +165,43 @@ pub fn unpack(packed: &[u8], known: &[ChangeHash]) -> Result<Vec<u8>, PackError>
     Ok(out)
 }
 
+/// Count what packed changes hold ([`crate::doc::limits`]) without unpacking them: a packed
+/// change is counted as the chunk [`unpack`] would rebuild, so a server can refuse an upload
+/// before resolving, hashing or loading anything of it.
+pub fn measure(packed: &[u8], meter: &mut Meter) -> Result<(), Limit> {
+    let bad = |_| Limit::Malformed("packed changes");
+    let mut r = Reader::new(packed);
+    while !r.done() {
+        match r.byte().map_err(bad)? {
+            TAG_CHUNK => {
+                let len = r.len().map_err(bad)?;
+                meter.chunks(r.take(len).map_err(bad)?)?;
+            }
+            TAG_CHANGE => {
+                r.array::<4>().map_err(bad)?;
+                let n = r.len().map_err(bad)?;
+                if n > MAX_DEPS {
+                    return Err(Limit::Malformed("too many deps"));
+                }
+                r.take(n.saturating_mul(PREFIX)).map_err(bad)?;
+                let rest_len = r.len().map_err(bad)?;
+                meter.packed_change(n, r.take(rest_len).map_err(bad)?)?;
+            }
+            _ => return Err(Limit::Malformed("packed changes")),
+        }
+    }
+    Ok(())
+}
+
 /// Append the change chunk whose deps resolve `prefixes` so that its checksum matches, and
-/// return its hash.
+/// return its hash. Tries beyond the first are taken from `tries_left`, the message's budget.
 fn rebuild(
     out: &mut Vec<u8>,
     checksum: [u8; 4],
     prefixes: &[u8],
     rest: &[u8],
     candidates: &Candidates,
+    tries_left: &mut usize,
 ) -> Result<[u8; HASH], PackError> {
     let mut options = Vec::with_capacity(prefixes.len() / PREFIX);
     let mut tries = 1usize;
@@ -150,9 +213,10 @@ fn rebuild(
         tries = tries.saturating_mul(found.len());
         options.push(found);
     }
-    if tries > MAX_TRIES {
-        return Err(PackError::Malformed("dependency prefixes too ambiguous"));
-    }
+    // Charged before any is tried: a message cannot hash more than its budget allows.
+    *tries_left = tries_left
+        .checked_sub(tries - 1)
+        .ok_or(PackError::Ambiguous)?;
     let mut body = Vec::with_capacity(10 + options.len() * HASH + rest.len());
     write_uleb(&mut body, options.len() as u64);
     let deps_at = body.len();
@@ -172,7 +236,7 @@ fn rebuild(
         let hash = chunk_hash(CHANGE, &body);
         if hash[..4] == checksum {
             if matched.is_some() {
-                return Err(PackError::Malformed("dependency prefixes too ambiguous"));
+                return Err(PackError::Ambiguous);
             }
             matched = Some((choice.clone(), hash));
         }
@@ -600,7 +664,7 @@ mod tests {
         // Five each: 125 tries, refused.
         assert!(matches!(
             unpack(&packed, &with_decoys(5)),
-            Err(PackError::Malformed(_))
+            Err(PackError::Ambiguous)
         ));
     }
 
