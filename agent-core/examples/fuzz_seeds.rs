@@ -6,8 +6,9 @@
 //! - `fuzz/seeds/base_ticket.automerge`: the stored copy the harness applies uploads to.
 //!   It is made here, not at fuzz time, because every Automerge change carries its commit
 //!   time: a copy made later would have other hashes than the one the seeds build on.
-//! - `fuzz/corpus/decode_request/seed-*`: a mode byte (0: the body as posted, 1: the
-//!   inflated message, compressed by the harness) and a request or a response.
+//! - `fuzz/corpus/decode_request/seed-*`: a mode byte (0: the body as posted, a request with
+//!   its signature; 1: the inflated message, compressed by the harness) and a request or a
+//!   response.
 //! - `fuzz/corpus/import_changes/seed-*`: one ticket's changes as a peer sends them.
 //!
 //! Run it again after a protocol or schema change; `tests/hostile_input.rs` checks that the
@@ -16,6 +17,7 @@
 use std::error::Error;
 use std::path::Path;
 
+use agent_core::crypto::identity::SigningKey;
 use agent_core::demo;
 use agent_core::doc::TicketDoc;
 use agent_core::domain::catalog::Catalog;
@@ -25,8 +27,8 @@ use agent_core::domain::ticket::Ticket;
 use agent_core::store::china_offset;
 use agent_core::sync::pack::pack;
 use agent_core::sync::wire::{
-    encode, DocChanges, DocResult, Outcome, Peer, Sender, SharedDoc, SyncRequest, SyncResponse,
-    PROTOCOL_VERSION,
+    encode, sign_request, DocChanges, DocResult, Outcome, Peer, Sender, SharedDoc, SyncRequest,
+    SyncResponse, PROTOCOL_VERSION,
 };
 use automerge::ActorId;
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
@@ -154,6 +156,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         )],
         shared: vec![],
     };
+    let key = SigningKey::from_pkcs8(&SigningKey::generate()?)?;
+    let posted = |bytes: Vec<u8>| [vec![0], sign_request(bytes, &key)].concat();
     let framed = |bytes: Vec<u8>| [vec![0], bytes].concat();
     let inflated = |bytes: Vec<u8>| [vec![1], bytes].concat();
     let empty = SyncRequest {
@@ -169,9 +173,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         &[
             (
                 "seed-empty-request",
-                framed(encode(&empty, Sender::Client)?),
+                posted(encode(&empty, Sender::Client)?),
             ),
-            ("seed-request", framed(encode(&request, Sender::Client)?)),
+            ("seed-request", posted(encode(&request, Sender::Client)?)),
             (
                 "seed-request-inflated",
                 inflated(postcard::to_stdvec(&request)?),

@@ -25,6 +25,7 @@ pub fn township() -> Township {
     Township {
         code: "431023101".into(),
         name: "柏林镇".into(),
+        server: None,
     }
 }
 
@@ -48,6 +49,7 @@ pub fn second_township() -> Township {
     Township {
         code: "431023102".into(),
         name: "龙潭镇".into(),
+        server: None,
     }
 }
 

@@ -53,6 +53,32 @@ pub enum Error {
     /// The link or the server failed; nothing local was lost, sync again later.
     #[error("同步失败：{0}")]
     Sync(String),
+    /// The server refused the request: this device was revoked (lost, replaced). A store
+    /// synced with [`crate::sync::client::sync_now`] is then wiped; `unsynced` lists (masked)
+    /// the tickets its township never received, so the agent can redo them there.
+    #[error(
+        "本设备已停用（{reason}），本机办件数据已清除{}",
+        unsynced_text(unsynced)
+    )]
+    Revoked {
+        reason: String,
+        unsynced: Vec<crate::store::TicketSummary>,
+    },
+}
+
+fn unsynced_text(unsynced: &[crate::store::TicketSummary]) -> String {
+    if unsynced.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = unsynced
+        .iter()
+        .map(|t| format!("{}（{}，{}）", t.number, t.item_name, t.applicant))
+        .collect();
+    format!(
+        "；{}件办件未送达乡镇，请到乡镇中心重新办理：{}",
+        unsynced.len(),
+        list.join("、")
+    )
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

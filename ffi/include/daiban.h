@@ -7,7 +7,8 @@
  *   fixed forever and never reused; treat numbers you do not know as failures.
  *   daiban_status_message(code) says what a code means (static string).
  * - Out-parameters (T **x_out) are written only when the call returns DAIBAN_OK; on failure
- *   they keep whatever the caller put there.
+ *   they keep whatever the caller put there. One exception: a sync that returns
+ *   DAIBAN_REVOKED writes its report_json_out (what the wiped store lost; free it).
  * - Detailed messages: after a failed call, daiban_last_error_message() returns that call's
  *   message (Chinese for anything an agent can fix; never an ID number, phone or name). It is
  *   kept per thread and replaced only by the next failed call on the same thread.
@@ -22,12 +23,19 @@
  *   DAIBAN_INVALID_HANDLE; a string freed twice gives DAIBAN_INVALID_STRING (unless its
  *   address was handed out again meanwhile). No panic crosses into the host (DAIBAN_PANIC).
  *
+ * Sync
+ * - A new device enrolls once (daiban_store_enroll, with the one-time code the township admin
+ *   issued for its point and device) before it can sync (else DAIBAN_NOT_ENROLLED). An
+ *   https:// server is reached with its CA certificate pinned (daiban_store_sync_tls).
+ * - A device the township revoked is wiped at its next sync (DAIBAN_REVOKED) and refuses all
+ *   further work.
+ *
  * Threads
  * - One daiban_store * may be used from any number of threads at once. Calls on one handle
  *   are serialized inside the library: a second call waits until the first returns. The
- *   exception is a sync (daiban_store_sync, daiban_store_sync_progress): it holds the handle
- *   only for its short local steps, so other calls run while it waits for the server; two
- *   syncs on one handle still run one after the other.
+ *   exception is a sync (daiban_store_sync, daiban_store_sync_progress, daiban_store_sync_tls):
+ *   it holds the handle only for its short local steps, so other calls run while it waits
+ *   for the server; two syncs on one handle still run one after the other.
  * - daiban_store_cancel(store) may be called from any thread at any time and never waits;
  *   the call running on that handle returns DAIBAN_INTERRUPTED (best effort; a sync stops
  *   before its next round trip).
@@ -165,6 +173,19 @@ enum daiban_status
      */
     DAIBAN_SYNC = 300,
     /**
+     * The township revoked this device (lost, replaced): its store was wiped and refuses
+     * all further work (register, append, enroll, sync). The message lists, masked, the
+     * tickets the township never received, for the agent to redo there; a sync also writes
+     * them to its `report_json_out` (see `daiban_store_sync_tls`). Take the tablet out of
+     * service and call the township.
+     */
+    DAIBAN_REVOKED = 301,
+    /**
+     * This device is not enrolled with its township yet, so it may not sync: enroll it with
+     * a code the township admin issued (`daiban_store_enroll`). Nothing was sent.
+     */
+    DAIBAN_NOT_ENROLLED = 302,
+    /**
      * The library panicked; the panic was caught and did not cross into the host.
      */
     DAIBAN_PANIC = 900,
@@ -198,10 +219,10 @@ typedef uint32_t daiban_status;
 typedef struct daiban_store daiban_store;
 
 /**
- * Called by `daiban_store_sync_progress` after every round trip with the host's
- * `user_data` and the running report as JSON (`{"rounds", "uploaded", "refused",
- * "downloaded", "shared", "failed", "bytes_up", "bytes_down"}`). `report_json` is valid
- * only during the call: copy what you need. NULL means no callback.
+ * Called by `daiban_store_sync_progress` and `daiban_store_sync_tls` after every round trip
+ * with the host's `user_data` and the running report as JSON (`{"rounds", "uploaded",
+ * "refused", "downloaded", "shared", "failed", "bytes_up", "bytes_down"}`). `report_json`
+ * is valid only during the call: copy what you need. NULL means no callback.
  */
 typedef void (*daiban_sync_progress)(void *user_data,
                                      const char *report_json);
@@ -294,10 +315,11 @@ daiban_status daiban_store_free(daiban_store *store);
  * is running, or the running call is between database statements at that moment, nothing
  * happens and the call completes normally.
  *
- * A sync (`daiban_store_sync`, `daiban_store_sync_progress`) stops before its next round
- * trip, keeping what was already exchanged; the round trip in flight is not cut short. Other
- * calls may run on the handle while a sync waits for the network: a cancel reaches them
- * too. A cancel made while no sync runs never stops a later one.
+ * A sync (`daiban_store_sync`, `daiban_store_sync_progress`, `daiban_store_sync_tls`) stops
+ * before its next round trip, keeping what was already exchanged; the round trip in flight
+ * is not cut short. Other calls may run on the handle while a sync waits for the network: a
+ * cancel reaches them too. A cancel made while no sync runs never stops a later one. An
+ * enrollment (`daiban_store_enroll`) is not stopped.
  *
  * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_PANIC`.
  *
@@ -377,8 +399,9 @@ daiban_status daiban_store_calendar(daiban_store *store,
  *
  * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
  * `DAIBAN_INVALID_JSON`, `DAIBAN_FORM` (show the message to the agent), `DAIBAN_NUMBER` (the
- * device's numbers are out of range or used up), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`,
- * `DAIBAN_STORED_DATA`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+ * device's numbers are out of range or used up), `DAIBAN_REVOKED` (the device was revoked
+ * and its store wiped), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`, `DAIBAN_STORED_DATA`,
+ * `DAIBAN_POISONED`, `DAIBAN_PANIC`.
  *
  * # Safety
  * `form_json` is NULL or a NUL-terminated string; `registered_json_out` is NULL or points to
@@ -402,8 +425,8 @@ daiban_status daiban_store_register(daiban_store *store,
  *
  * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
  * `DAIBAN_INVALID_JSON`, `DAIBAN_NUMBER`, `DAIBAN_NOT_FOUND`, `DAIBAN_EVENT` (show the
- * message), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`, `DAIBAN_STORED_DATA`, `DAIBAN_POISONED`,
- * `DAIBAN_PANIC`.
+ * message), `DAIBAN_REVOKED` (the store was wiped), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`,
+ * `DAIBAN_STORED_DATA`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
  *
  * # Safety
  * `number` and `draft_json` are NULL or NUL-terminated strings; `view_json_out` is NULL or
@@ -495,13 +518,50 @@ daiban_status daiban_store_receipt(daiban_store *store,
                                    char **receipt_text_out);
 
 /**
- * Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"): uploads
- * what the server lacks, applies what it sends, in as few round trips as the data needs.
- * Blocking. The same as `daiban_store_sync_progress` without a callback; see there.
+ * Enroll this device with its township server at `base_url`, using the one-time code the
+ * township admin issued for this point and device (`sync-server enroll-code --point P
+ * --device D` prints `enrollment code: 7KQM-X2PA-9DHT`; case, spaces and dashes do not
+ * matter). Once per device, before its first sync: it makes the device's signing key (kept
+ * sealed in the store) and registers it, so the township accepts this device's syncs.
+ *
+ * `ca_pem`: NULL for an `http://` server; for `https://`, the township's CA certificate
+ * (PEM text, `ca.pem` from `sync-server make-cert`): the server's certificate must chain to
+ * it (no system roots are used).
+ *
+ * On success `*enrolled_json_out` is `{"township": "<township code>", "point", "device"}`
+ * (free it with `daiban_string_free`). A lost answer is safe to retry with the same code;
+ * a code already used by another device, expired, or issued for another point or device
+ * is refused.
+ *
+ * Blocking, one request (up to a few minutes on a bad link), holding the handle: other
+ * calls on it wait, and `daiban_store_cancel` does not stop it.
  *
  * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
- * `DAIBAN_SYNC` (no link or the server refused; sync again later), `DAIBAN_INTERRUPTED`,
- * `DAIBAN_CORRUPT_DOCUMENT`, `DAIBAN_DATABASE`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+ * `DAIBAN_SYNC` (no link, or the server refused the code; the message says which),
+ * `DAIBAN_REVOKED` (this store was wiped), `DAIBAN_DATABASE`, `DAIBAN_POISONED`,
+ * `DAIBAN_PANIC`.
+ *
+ * # Safety
+ * `base_url` and `code` are NULL or NUL-terminated strings; `ca_pem` is NULL or a
+ * NUL-terminated string; `enrolled_json_out` is NULL or points to a writable `char *`.
+ */
+daiban_status daiban_store_enroll(daiban_store *store,
+                                  const char *base_url,
+                                  const char *ca_pem,
+                                  const char *code,
+                                  char **enrolled_json_out);
+
+/**
+ * Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"): uploads
+ * what the server lacks, applies what it sends, in as few round trips as the data needs.
+ * Blocking. The same as `daiban_store_sync_tls` with no CA and no callback; see there. An
+ * `https://` server needs `daiban_store_sync_tls` and its CA.
+ *
+ * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
+ * `DAIBAN_SYNC` (no link or the server refused; sync again later), `DAIBAN_NOT_ENROLLED`,
+ * `DAIBAN_REVOKED` (the store was wiped; `*report_json_out` lists what was lost, see
+ * `daiban_store_sync_tls`), `DAIBAN_INTERRUPTED`, `DAIBAN_CORRUPT_DOCUMENT`,
+ * `DAIBAN_DATABASE`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
  *
  * # Safety
  * `base_url` is NULL or a NUL-terminated string; `report_json_out` is NULL or points to a
@@ -512,9 +572,31 @@ daiban_status daiban_store_sync(daiban_store *store,
                                 char **report_json_out);
 
 /**
- * Sync with the township server at `base_url` (e.g. "http://10.0.0.2:8700"), calling
+ * Sync with the township server at `base_url` (an `http://` server), calling `progress`
+ * after every round trip: `daiban_store_sync_tls` with `ca_pem` NULL; see there for the
+ * callback, the report, cancelling, threads and revocation.
+ *
+ * Returns as `daiban_store_sync_tls`.
+ *
+ * # Safety
+ * As for `daiban_store_sync_tls`.
+ */
+daiban_status daiban_store_sync_progress(daiban_store *store,
+                                         const char *base_url,
+                                         daiban_sync_progress progress,
+                                         void *user_data,
+                                         char **report_json_out);
+
+/**
+ * Sync with the township server at `base_url` (e.g. "https://10.0.0.2:8700"), calling
  * `progress` after every round trip. Uploads what the server lacks and applies what it
- * sends, in as few round trips as the data needs; blocking.
+ * sends, in as few round trips as the data needs; blocking. The device must be enrolled
+ * (`daiban_store_enroll`) first; every request is signed with its key.
+ *
+ * `ca_pem`: NULL for an `http://` server; for `https://`, the township's CA certificate
+ * (PEM text): the server's certificate must chain to it (no system roots are used).
+ * An `https://` URL without a CA, or a CA with an `http://` URL, is refused before anything
+ * is sent (`DAIBAN_SYNC`); so is a server whose certificate does not chain to the CA.
  *
  * The handle stays usable meanwhile: the sync holds it only for its short local steps,
  * never while waiting for the server, so other threads' calls on the same handle (a search
@@ -537,21 +619,32 @@ daiban_status daiban_store_sync(daiban_store *store,
  * state (`sync_state`, `sync_reason`) shows in search results, and the counts, refusals and
  * how this sync ended (also when it failed) in `daiban_store_sync_status`.
  *
+ * Revocation: when the township has revoked this device (lost, replaced), the store is
+ * wiped (every ticket and the device key deleted) and the call returns `DAIBAN_REVOKED`.
+ * This is the one failure that writes `*report_json_out` (free it): `{"revoked": true,
+ * "reason": "<the server's>", "message": "<as daiban_last_error_message>", "unsynced":
+ * [<rows as daiban_store_search returns them, masked>]}`, the tickets the township never
+ * received, for the agent to redo there. The wiped store refuses further work with
+ * `DAIBAN_REVOKED` (a later sync writes the same object with an empty list).
+ *
  * Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
  * `DAIBAN_SYNC` (no link or the server refused; sync again later; also a sync started from a
- * progress callback), `DAIBAN_INTERRUPTED`, `DAIBAN_CORRUPT_DOCUMENT`, `DAIBAN_DATABASE`,
- * `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+ * progress callback, and TLS set-up or certificate failures), `DAIBAN_NOT_ENROLLED` (nothing
+ * was sent), `DAIBAN_REVOKED`, `DAIBAN_INTERRUPTED`, `DAIBAN_CORRUPT_DOCUMENT`,
+ * `DAIBAN_DATABASE`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
  *
  * # Safety
- * `base_url` is NULL or a NUL-terminated string; `progress` is NULL or a function with the
- * `daiban_sync_progress` signature; `user_data` is passed to it untouched (never read by the
- * library); `report_json_out` is NULL or points to a writable `char *`.
+ * `base_url` is NULL or a NUL-terminated string; `ca_pem` is NULL or a NUL-terminated
+ * string; `progress` is NULL or a function with the `daiban_sync_progress` signature;
+ * `user_data` is passed to it untouched (never read by the library); `report_json_out` is
+ * NULL or points to a writable `char *`.
  */
-daiban_status daiban_store_sync_progress(daiban_store *store,
-                                         const char *base_url,
-                                         daiban_sync_progress progress,
-                                         void *user_data,
-                                         char **report_json_out);
+daiban_status daiban_store_sync_tls(daiban_store *store,
+                                    const char *base_url,
+                                    const char *ca_pem,
+                                    daiban_sync_progress progress,
+                                    void *user_data,
+                                    char **report_json_out);
 
 /**
  * Where this device stands with its township server, offline, in `*status_json_out` (free

@@ -5,8 +5,9 @@
 //! Conventions (repeated at the top of the header, which is what host developers read):
 //!
 //! - Fallible calls return a [`daiban_status`]: 0 is success; numbers are never reused.
-//!   Out-parameters are written only on success. The detailed message of the last failed
-//!   call on the calling thread comes from `daiban_last_error_message`.
+//!   Out-parameters are written only on success (one exception: a sync returning
+//!   `DAIBAN_REVOKED` hands over what the wiped store lost). The detailed message of the last
+//!   failed call on the calling thread comes from `daiban_last_error_message`.
 //! - Every pointer argument is checked for NULL; text is NUL-terminated UTF-8; tickets,
 //!   queries and results are UTF-8 JSON.
 //! - Everything the library allocates has an explicit free: strings `daiban_string_free`,
@@ -18,6 +19,8 @@
 //!   serialized, except that a sync holds the handle only for its short local steps, never
 //!   while it waits for the server; `daiban_store_cancel` works from any thread while a call
 //!   runs.
+//! - A device enrolls once with its township (`daiban_store_enroll`) before it syncs; every
+//!   sync request is signed with the device's key; `https://` needs the township's CA pinned.
 
 // The C ABI is raw pointers by nature. Unsafe code is confined to reading arguments and
 // writing out-parameters; each block is small and carries a SAFETY note.

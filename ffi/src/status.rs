@@ -69,6 +69,15 @@ pub enum daiban_status {
     /// Sync with the township server failed (no link, or the server refused the request);
     /// nothing local was lost: sync again later. The message says what happened.
     DAIBAN_SYNC = 300,
+    /// The township revoked this device (lost, replaced): its store was wiped and refuses
+    /// all further work (register, append, enroll, sync). The message lists, masked, the
+    /// tickets the township never received, for the agent to redo there; a sync also writes
+    /// them to its `report_json_out` (see `daiban_store_sync_tls`). Take the tablet out of
+    /// service and call the township.
+    DAIBAN_REVOKED = 301,
+    /// This device is not enrolled with its township yet, so it may not sync: enroll it with
+    /// a code the township admin issued (`daiban_store_enroll`). Nothing was sent.
+    DAIBAN_NOT_ENROLLED = 302,
     /// The library panicked; the panic was caught and did not cross into the host.
     DAIBAN_PANIC = 900,
     /// An earlier call on this handle panicked while holding it; free the handle and open
@@ -81,7 +90,7 @@ pub enum daiban_status {
 use daiban_status::*;
 
 /// Every code, for the message table and its tests.
-const ALL: [daiban_status; 26] = [
+const ALL: [daiban_status; 28] = [
     DAIBAN_OK,
     DAIBAN_NULL_ARGUMENT,
     DAIBAN_INVALID_UTF8,
@@ -105,6 +114,8 @@ const ALL: [daiban_status; 26] = [
     DAIBAN_IO,
     DAIBAN_STORED_DATA,
     DAIBAN_SYNC,
+    DAIBAN_REVOKED,
+    DAIBAN_NOT_ENROLLED,
     DAIBAN_PANIC,
     DAIBAN_POISONED,
     DAIBAN_INTERNAL,
@@ -142,6 +153,8 @@ impl daiban_status {
             DAIBAN_IO => "DAIBAN_IO",
             DAIBAN_STORED_DATA => "DAIBAN_STORED_DATA",
             DAIBAN_SYNC => "DAIBAN_SYNC",
+            DAIBAN_REVOKED => "DAIBAN_REVOKED",
+            DAIBAN_NOT_ENROLLED => "DAIBAN_NOT_ENROLLED",
             DAIBAN_PANIC => "DAIBAN_PANIC",
             DAIBAN_POISONED => "DAIBAN_POISONED",
             DAIBAN_INTERNAL => "DAIBAN_INTERNAL",
@@ -176,6 +189,8 @@ impl daiban_status {
             DAIBAN_IO => "文件读写出错\0",
             DAIBAN_STORED_DATA => "本机保存的数据无法读取\0",
             DAIBAN_SYNC => "同步失败，请稍后再试\0",
+            DAIBAN_REVOKED => "本设备已停用，本机办件数据已清除，请联系乡镇中心\0",
+            DAIBAN_NOT_ENROLLED => "本设备尚未注册，请先用乡镇中心签发的注册码注册\0",
             DAIBAN_PANIC => "程序内部错误（已拦截，未影响宿主程序）\0",
             DAIBAN_POISONED => "此前的调用在内部出错，请释放句柄后重新打开本机数据\0",
             DAIBAN_INTERNAL => "未知的内部错误\0",
@@ -217,6 +232,8 @@ pub(crate) fn from_core(e: Error) -> Failure {
         Error::NewerDatabase(_) => (DAIBAN_NEWER_DATABASE, true),
         Error::Interrupted => (DAIBAN_INTERRUPTED, true),
         Error::Sync(_) => (DAIBAN_SYNC, true),
+        // Lists the unsynced tickets with masked names, ID numbers and phones only.
+        Error::Revoked { .. } => (DAIBAN_REVOKED, true),
         _ => (DAIBAN_INTERNAL, true),
     };
     let message = if detailed {
@@ -281,6 +298,8 @@ mod tests {
                 ("DAIBAN_IO", 207),
                 ("DAIBAN_STORED_DATA", 208),
                 ("DAIBAN_SYNC", 300),
+                ("DAIBAN_REVOKED", 301),
+                ("DAIBAN_NOT_ENROLLED", 302),
                 ("DAIBAN_PANIC", 900),
                 ("DAIBAN_POISONED", 901),
                 ("DAIBAN_INTERNAL", 902),
@@ -298,6 +317,27 @@ mod tests {
             assert_eq!(daiban_status::from_u32(s as u32), Some(s));
         }
         assert_eq!(daiban_status::from_u32(7), None);
+    }
+
+    /// A revocation's message lists the unsynced tickets, masked, for the agent to redo.
+    #[test]
+    fn a_revocation_is_its_own_code_with_the_masked_list() {
+        let summary = serde_json::from_value(serde_json::json!({
+            "number": "010100100001", "item_code": "SB001", "item_name": "失业证办理",
+            "status": "registered", "status_label": "已登记", "needs_review": false,
+            "registered_on": "2026-03-02", "due_on": null, "light": null, "remaining": null,
+            "applicant": "王*英", "id_number": "4310**********0023", "phone": "138****8000",
+            "village": "东坪村", "sync_state": "pending", "sync_reason": null
+        }))
+        .unwrap();
+        let f = from_core(Error::Revoked {
+            reason: "丢失".into(),
+            unsynced: vec![summary],
+        });
+        assert_eq!(f.status, DAIBAN_REVOKED);
+        assert!(f.message.contains("010100100001"), "{}", f.message);
+        assert!(f.message.contains("王*英"), "{}", f.message);
+        assert!(f.message.contains("已清除"), "{}", f.message);
     }
 
     #[test]

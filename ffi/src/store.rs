@@ -228,10 +228,11 @@ pub unsafe extern "C" fn daiban_store_free(store: *mut daiban_store) -> daiban_s
 /// is running, or the running call is between database statements at that moment, nothing
 /// happens and the call completes normally.
 ///
-/// A sync (`daiban_store_sync`, `daiban_store_sync_progress`) stops before its next round
-/// trip, keeping what was already exchanged; the round trip in flight is not cut short. Other
-/// calls may run on the handle while a sync waits for the network: a cancel reaches them
-/// too. A cancel made while no sync runs never stops a later one.
+/// A sync (`daiban_store_sync`, `daiban_store_sync_progress`, `daiban_store_sync_tls`) stops
+/// before its next round trip, keeping what was already exchanged; the round trip in flight
+/// is not cut short. Other calls may run on the handle while a sync waits for the network: a
+/// cancel reaches them too. A cancel made while no sync runs never stops a later one. An
+/// enrollment (`daiban_store_enroll`) is not stopped.
 ///
 /// Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_PANIC`.
 ///
@@ -354,8 +355,9 @@ pub unsafe extern "C" fn daiban_store_calendar(
 ///
 /// Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
 /// `DAIBAN_INVALID_JSON`, `DAIBAN_FORM` (show the message to the agent), `DAIBAN_NUMBER` (the
-/// device's numbers are out of range or used up), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`,
-/// `DAIBAN_STORED_DATA`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
+/// device's numbers are out of range or used up), `DAIBAN_REVOKED` (the device was revoked
+/// and its store wiped), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`, `DAIBAN_STORED_DATA`,
+/// `DAIBAN_POISONED`, `DAIBAN_PANIC`.
 ///
 /// # Safety
 /// `form_json` is NULL or a NUL-terminated string; `registered_json_out` is NULL or points to
@@ -403,8 +405,8 @@ pub unsafe extern "C" fn daiban_store_register(
 ///
 /// Returns `DAIBAN_OK`, `DAIBAN_NULL_ARGUMENT`, `DAIBAN_INVALID_HANDLE`, `DAIBAN_INVALID_UTF8`,
 /// `DAIBAN_INVALID_JSON`, `DAIBAN_NUMBER`, `DAIBAN_NOT_FOUND`, `DAIBAN_EVENT` (show the
-/// message), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`, `DAIBAN_STORED_DATA`, `DAIBAN_POISONED`,
-/// `DAIBAN_PANIC`.
+/// message), `DAIBAN_REVOKED` (the store was wiped), `DAIBAN_INTERRUPTED`, `DAIBAN_DATABASE`,
+/// `DAIBAN_STORED_DATA`, `DAIBAN_POISONED`, `DAIBAN_PANIC`.
 ///
 /// # Safety
 /// `number` and `draft_json` are NULL or NUL-terminated strings; `view_json_out` is NULL or

@@ -14,6 +14,8 @@
 use automerge::transaction::Transactable;
 use std::collections::HashMap;
 
+pub mod limits;
+
 use automerge::{
     ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef,
     ValueRef, ROOT,
@@ -23,6 +25,7 @@ use serde_json::Value;
 use crate::domain::event::{may_append, Event};
 use crate::domain::ticket::{MaterialState, Ticket};
 use crate::sync::pack::{unpack, PackError};
+use limits::{Limit, LOAD_MAX};
 
 /// Document schema version, stored in the root as `v`.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -50,6 +53,10 @@ pub enum DocError {
     MissingHistory,
     #[error("{0}")]
     Packed(PackError),
+    /// More than any replica loads at once ([`limits::LOAD_MAX`]), or not chunks this
+    /// software sends; refused before Automerge parsed anything.
+    #[error("{0}")]
+    Limit(#[from] Limit),
 }
 
 impl From<PackError> for DocError {
@@ -112,8 +119,10 @@ impl TicketDoc {
     }
 
     /// Load a document from saved bytes (a full save followed by any incremental chunks).
-    /// Changes without their history give [`DocError::MissingHistory`].
+    /// Changes without their history give [`DocError::MissingHistory`]; more than
+    /// [`limits::LOAD_MAX`] gives [`DocError::Limit`] before anything is parsed.
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Self, DocError> {
+        limits::measure(bytes, LOAD_MAX)?;
         let mut doc = match AutoCommit::load(bytes) {
             Ok(doc) => doc.with_actor(actor.clone()),
             Err(automerge::AutomergeError::MissingDeps) => return Err(DocError::MissingHistory),
@@ -138,8 +147,10 @@ impl TicketDoc {
     /// skips what it cannot parse, which would hide garbage from a peer. Changes whose
     /// dependencies this copy lacks give [`DocError::MissingHistory`]; Automerge would only
     /// queue them in memory, and a save would silently drop them, so the caller must not save
-    /// this document and should ask for the whole history instead.
+    /// this document and should ask for the whole history instead. More than
+    /// [`limits::LOAD_MAX`] gives [`DocError::Limit`] before anything is parsed.
     pub fn apply_remote(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        limits::measure(bytes, LOAD_MAX)?;
         // Parsed standalone, changes that build on this document lack their dependencies;
         // that is expected. Anything else means the bytes are not Automerge.
         match automerge::Automerge::load_with_options(
@@ -333,6 +344,31 @@ impl TicketDoc {
     /// `heads` lacks. Raw, uncompressed changes, so a batch of them compresses well together.
     pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
         self.doc.save_after(heads)
+    }
+
+    /// The actors of the changes not covered by `heads` (all changes for no heads): who
+    /// wrote what a peer brings.
+    pub fn actors_since(&mut self, heads: &[ChangeHash]) -> Vec<ActorId> {
+        let mut actors: Vec<ActorId> = Vec::new();
+        for change in self.doc.get_changes_meta(heads) {
+            if !actors.contains(&change.actor) {
+                actors.push(change.actor.into_owned());
+            }
+        }
+        actors
+    }
+
+    /// The actor that wrote each event, in the order [`Self::read`] lists the events: the
+    /// author whose role table an event is checked against.
+    pub fn event_authors(&self) -> Result<Vec<ActorId>, DocError> {
+        let events = self.obj("events")?;
+        self.doc
+            .list_range(&events, ..)
+            .map(|e| match e.id() {
+                automerge::ObjId::Id(_, actor, _) => Ok(actor),
+                automerge::ObjId::Root => Err(DocError::Shape("event without an author".into())),
+            })
+            .collect()
     }
 
     /// A copy with another actor (a second replica, e.g. the township's).

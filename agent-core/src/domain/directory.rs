@@ -10,6 +10,18 @@ use serde::{Deserialize, Serialize};
 pub struct Township {
     pub code: String,
     pub name: String,
+    /// The township server's identity, once it enrolled with the district.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerIdentity>,
+}
+
+/// A server's Automerge actor and signing key, as registered at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerIdentity {
+    /// Hex Automerge actor id its stamps and staff events are written with.
+    pub actor: String,
+    /// Hex Ed25519 public key its sync requests are signed with.
+    pub key: String,
 }
 
 /// A village service point (代办点), belonging to one township.
@@ -41,6 +53,9 @@ pub struct Device {
     pub number: u32,
     /// Hex Automerge actor id the device writes with.
     pub actor: String,
+    /// Hex Ed25519 public key its sync requests are signed with (registered at enrollment).
+    #[serde(default)]
+    pub key: String,
 }
 
 /// A device taken out of service (lost, stolen, replaced). Its requests are refused by every
@@ -105,6 +120,12 @@ impl DirectoryPart {
             if d.number == 0 || d.number > 99 {
                 return bad(format!("设备编号{}超出范围", d.number));
             }
+            if !crate::crypto::identity::is_public_key(&d.key) {
+                return bad(format!(
+                    "代办点{}设备{}没有注册公钥：平板请用乡镇签发的注册码注册",
+                    d.point, d.number
+                ));
+            }
         }
         match township {
             // The district's part replaces the whole list of townships and points: an empty
@@ -162,6 +183,20 @@ impl Directory {
         self.district.points.iter().find(|p| p.number == number)
     }
 
+    /// A device as its township registered it.
+    pub fn device(&self, point: u32, number: u32) -> Option<&Device> {
+        let township = self.township_of(point)?;
+        self.townships
+            .get(township)?
+            .devices
+            .iter()
+            .find(|d| d.point == point && d.number == number)
+    }
+
+    pub fn township(&self, code: &str) -> Option<&Township> {
+        self.district.townships.iter().find(|t| t.code == code)
+    }
+
     /// Whether any part revokes the device.
     pub fn is_revoked(&self, point: u32, device: u32) -> bool {
         std::iter::once(&self.district)
@@ -188,7 +223,13 @@ mod tests {
         let whole = serde_json::to_string(&crate::demo::district_directory()).unwrap();
         assert!(DirectoryPart::from_json(&whole, None, &empty).is_ok());
         // A township's file at the district, or a district part without points, is refused.
-        let devices = r#"{"devices":[{"point":101,"number":1,"actor":"aa"}]}"#;
+        let key = "ab".repeat(32);
+        let devices =
+            format!(r#"{{"devices":[{{"point":101,"number":1,"actor":"aa","key":"{key}"}}]}}"#);
+        let devices = devices.as_str();
+        // A device without its enrolled key is refused.
+        let keyless = r#"{"devices":[{"point":101,"number":1,"actor":"aa"}]}"#;
+        assert!(DirectoryPart::from_json(keyless, Some("431023101"), &district()).is_err());
         assert!(DirectoryPart::from_json(devices, None, &empty).is_err());
         assert!(DirectoryPart::from_json(
             r#"{"townships":[{"code":"1","name":"x"}]}"#,

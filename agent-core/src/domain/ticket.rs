@@ -14,7 +14,7 @@ use crate::domain::number::TicketNumber;
 use crate::domain::receipt::yuan;
 use crate::domain::validate::{
     check_id_number, check_mobile, check_required, normalize, Field, IdKind, IdNumber,
-    ValidationError,
+    ValidationError, MAX_ID_NUMBER_CHARS, MOBILE_DIGITS,
 };
 
 /// The catalog item a ticket was registered under, frozen at that version.
@@ -140,17 +140,28 @@ pub const MAX_NOTE_CHARS: usize = 500;
 /// Largest event payload, as JSON bytes (lists of materials, a rating, a reason).
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
 
+/// Longest fields of the registration form ([`NewTicket::check`]), in characters after NFKC
+/// normalisation. [`Ticket::check_limits`] holds a ticket from a peer to the same.
+pub const MAX_ITEM_CODE_CHARS: usize = 32;
+pub const MAX_APPLICANT_NAME_CHARS: usize = 50;
+pub const MAX_VILLAGE_CHARS: usize = 50;
+pub const MAX_GROUP_CHARS: usize = 30;
+pub const MAX_ADDRESS_CHARS: usize = 200;
+pub const MAX_REMARKS_CHARS: usize = 500;
+pub const MAX_MATERIAL_NAME_CHARS: usize = 60;
+pub const MAX_RECEIPT_NO_CHARS: usize = 40;
+/// Longest text no form field bounds, held to on a peer's ticket anyway: names copied from
+/// the district's catalog (item, materials: a dozen characters in the demo catalog), the
+/// agent, an event's id (16–32 hex digits) and actor (an agent, a staff name of at most 64
+/// characters, a server id).
+pub const MAX_LABEL_CHARS: usize = 200;
+
 impl Ticket {
     /// Whether `event` may be recorded on this ticket now: note and payload bounds, the role
     /// table, and the lifecycle (no new anomaly). The one rule for tablets and servers alike;
     /// the error is the reason to show, in Chinese.
     pub fn check_event(&self, event: &Event) -> Result<(), String> {
-        if event.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(format!("备注不能超过{MAX_NOTE_CHARS}个字"));
-        }
-        if !event.payload.is_object() || event.payload.to_string().len() > MAX_PAYLOAD_BYTES {
-            return Err("附加信息格式不正确或过长".into());
-        }
+        check_event_size(event)?;
         if !crate::domain::event::may_append(event.role, event.kind) {
             return Err(format!(
                 "{}不能记录“{}”",
@@ -168,6 +179,67 @@ impl Ticket {
         }
     }
 
+    /// Whether every field keeps to the limits the tablet's form and events keep to (lengths
+    /// only; see [`NewTicket::check`], [`Ticket::check_event`]), so a server stores nothing a
+    /// tablet could not have written. Text no form bounds is held to [`MAX_LABEL_CHARS`].
+    /// Every event is checked, stamps and staff events too (they are made under the same
+    /// limits). The error is the reason to show, in Chinese; it names the field, never its
+    /// value.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let a = &self.applicant;
+        let fields = [
+            (
+                Field::ItemCode,
+                self.item.code.as_str(),
+                MAX_ITEM_CODE_CHARS,
+            ),
+            (Field::ItemName, &self.item.name, MAX_LABEL_CHARS),
+            (Field::ApplicantName, &a.name, MAX_APPLICANT_NAME_CHARS),
+            (Field::Village, &a.village, MAX_VILLAGE_CHARS),
+            (Field::Group, &a.group, MAX_GROUP_CHARS),
+            (Field::Address, &a.address, MAX_ADDRESS_CHARS),
+            (Field::Remarks, &self.remarks, MAX_REMARKS_CHARS),
+            (Field::AgentName, &self.agent, MAX_LABEL_CHARS),
+            (
+                Field::ReceiptNo,
+                self.fee.receipt_no.as_deref().unwrap_or_default(),
+                MAX_RECEIPT_NO_CHARS,
+            ),
+        ];
+        let materials = self
+            .materials
+            .iter()
+            .map(|m| (Field::MaterialName, m.name.as_str(), MAX_LABEL_CHARS));
+        for (field, text, max) in fields.into_iter().chain(materials) {
+            let actual = text.chars().count();
+            if actual > max {
+                return Err(ValidationError::TooLong { field, max, actual }.to_string());
+            }
+        }
+        for id in [&a.id.stored, &a.id.search_key] {
+            let len = id.chars().count();
+            if len > MAX_ID_NUMBER_CHARS {
+                return Err(ValidationError::IdWrongLength {
+                    kind: a.id.kind,
+                    len,
+                }
+                .to_string());
+            }
+        }
+        if let Some(len) = a.phone.as_ref().map(|p| p.chars().count()) {
+            if len > MOBILE_DIGITS {
+                return Err(ValidationError::MobileWrongLength { len }.to_string());
+            }
+        }
+        for e in &self.events {
+            check_event_size(e)?;
+            if e.id.chars().count() > MAX_LABEL_CHARS || e.actor.chars().count() > MAX_LABEL_CHARS {
+                return Err(format!("事件“{}”的编号或记录人过长", e.kind.label()));
+            }
+        }
+        Ok(())
+    }
+
     /// The materials a `supplement_provided` event hands in: its `provided` list if given
     /// (each must be on the checklist), else the outstanding request's items that are on the
     /// checklist (the township may ask for something the catalog does not list).
@@ -183,6 +255,17 @@ impl Ticket {
         }
         Ok(provided)
     }
+}
+
+/// An event's note and payload within [`MAX_NOTE_CHARS`] and [`MAX_PAYLOAD_BYTES`].
+fn check_event_size(event: &Event) -> Result<(), String> {
+    if event.note.chars().count() > MAX_NOTE_CHARS {
+        return Err(format!("备注不能超过{MAX_NOTE_CHARS}个字"));
+    }
+    if !event.payload.is_object() || event.payload.to_string().len() > MAX_PAYLOAD_BYTES {
+        return Err("附加信息格式不正确或过长".into());
+    }
+    Ok(())
 }
 
 /// A ticket with everything derived from it, as the host shows it.
@@ -312,20 +395,25 @@ pub struct CheckedForm {
 impl NewTicket {
     /// Validate the form against the catalog, after NFKC normalisation of every text field.
     pub fn check(&self, catalog: &Catalog, today: NaiveDate) -> Result<CheckedForm, FormError> {
-        let code = check_required(Field::ItemCode, &self.item_code, 32)?.to_uppercase();
+        let code =
+            check_required(Field::ItemCode, &self.item_code, MAX_ITEM_CODE_CHARS)?.to_uppercase();
         let item = catalog
             .item(&code)
             .ok_or_else(|| FormError::UnknownItem(code.clone()))?;
-        let name = check_required(Field::ApplicantName, &self.applicant_name, 50)?;
+        let name = check_required(
+            Field::ApplicantName,
+            &self.applicant_name,
+            MAX_APPLICANT_NAME_CHARS,
+        )?;
         let id = check_id_number(self.id_kind, &self.id_number, today)?;
         let phone = match self.phone.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(check_mobile(p)?),
         };
-        let village = check_required(Field::Village, &self.village, 50)?;
-        let group = optional(&self.group, Field::Group, 30)?;
-        let address = optional(&self.address, Field::Address, 200)?;
-        let remarks = optional(&self.remarks, Field::Remarks, 500)?;
+        let village = check_required(Field::Village, &self.village, MAX_VILLAGE_CHARS)?;
+        let group = optional(&self.group, Field::Group, MAX_GROUP_CHARS)?;
+        let address = optional(&self.address, Field::Address, MAX_ADDRESS_CHARS)?;
+        let remarks = optional(&self.remarks, Field::Remarks, MAX_REMARKS_CHARS)?;
         let mut warnings = Vec::new();
         if id.legacy {
             warnings.push(FormWarning::LegacyIdNumber);
@@ -333,7 +421,7 @@ impl NewTicket {
 
         let mut given: Vec<(String, &MaterialInput)> = Vec::new();
         for m in &self.materials {
-            let n = check_required(Field::MaterialName, &m.name, 60)?;
+            let n = check_required(Field::MaterialName, &m.name, MAX_MATERIAL_NAME_CHARS)?;
             if !item.materials.iter().any(|r| r.name == n) {
                 return Err(FormError::UnknownMaterial {
                     item: item.name.clone(),
@@ -378,7 +466,9 @@ impl NewTicket {
             return Err(FormError::NegativeFee);
         }
         let receipt_no = match self.receipt_no.as_deref() {
-            Some(r) if !normalize(r).is_empty() => Some(check_required(Field::ReceiptNo, r, 40)?),
+            Some(r) if !normalize(r).is_empty() => {
+                Some(check_required(Field::ReceiptNo, r, MAX_RECEIPT_NO_CHARS)?)
+            }
             _ => None,
         };
         if self.fee_fen > 0 && receipt_no.is_none() {

@@ -114,6 +114,7 @@ pub enum Field {
     Group,
     Address,
     ItemCode,
+    ItemName,
     AgentName,
     ReceiptNo,
     Remarks,
@@ -131,6 +132,7 @@ impl Field {
             Field::Group => "组",
             Field::Address => "住址",
             Field::ItemCode => "事项编码",
+            Field::ItemName => "事项名称",
             Field::AgentName => "代理员",
             Field::ReceiptNo => "收据号",
             Field::Remarks => "备注",
@@ -225,6 +227,10 @@ fn id_chars_message(kind: IdKind) -> String {
 const ID_OTHER_MIN: usize = 5;
 /// Longest accepted number for kinds other than resident IDs.
 const ID_OTHER_MAX: usize = 20;
+/// Longest ID number of any kind as stored (resident IDs have 18 characters).
+pub const MAX_ID_NUMBER_CHARS: usize = ID_OTHER_MAX;
+/// Digits of a mainland mobile number as stored.
+pub const MOBILE_DIGITS: usize = 11;
 
 /// GB 11643-1999 weights for the first 17 characters.
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -435,18 +441,18 @@ pub fn check_mobile(input: &str) -> Result<String, ValidationError> {
     let local = if plus {
         // An international form must be +86 followed by the 11 digits.
         match digits.strip_prefix("86") {
-            Some(rest) if rest.len() == 11 => rest,
+            Some(rest) if rest.len() == MOBILE_DIGITS => rest,
             Some(rest) => return Err(ValidationError::MobileWrongLength { len: rest.len() }),
             None => return Err(ValidationError::MobileNotMainland),
         }
     } else {
         match (digits.strip_prefix("0086"), digits.strip_prefix("86")) {
-            (Some(rest), _) if rest.len() == 11 => rest,
-            (_, Some(rest)) if rest.len() == 11 => rest,
+            (Some(rest), _) if rest.len() == MOBILE_DIGITS => rest,
+            (_, Some(rest)) if rest.len() == MOBILE_DIGITS => rest,
             _ => digits,
         }
     };
-    if local.len() != 11 {
+    if local.len() != MOBILE_DIGITS {
         return Err(ValidationError::MobileWrongLength { len: local.len() });
     }
     match local.as_bytes() {
@@ -925,6 +931,7 @@ mod tests {
             (Field::Group, "组"),
             (Field::Address, "住址"),
             (Field::ItemCode, "事项编码"),
+            (Field::ItemName, "事项名称"),
             (Field::AgentName, "代理员"),
             (Field::ReceiptNo, "收据号"),
             (Field::Remarks, "备注"),

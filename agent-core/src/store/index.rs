@@ -48,6 +48,9 @@ pub struct Query {
     /// Exact applicant name.
     pub name: Option<String>,
     pub needs_review: Option<bool>,
+    /// Only tickets the township does not hold as they are here (`true`), or only those it
+    /// does (`false`).
+    pub unsynced: Option<bool>,
     pub order: Order,
     /// Page number, from 0.
     pub page: u32,
@@ -246,6 +249,11 @@ pub fn search(
     if let Some(r) = q.needs_review {
         let m = arg(SqlValue::Integer(i64::from(r)));
         wh.push(format!("needs_review = {m}"));
+    }
+    match q.unsynced {
+        Some(true) => wh.push("sync_state <> 'synced'".into()),
+        Some(false) => wh.push("sync_state = 'synced'".into()),
+        None => {}
     }
     if !q.lights.is_empty() {
         // Running: the due date decides; paused: the remaining days frozen at the pause.

@@ -8,6 +8,7 @@
 //!   the same transaction) and open only the sealed summaries of the page they return.
 //! - With a host key, no name, ID number or phone is written in clear anywhere in the files.
 
+mod identity;
 mod index;
 mod outbox;
 mod replica;
@@ -292,6 +293,7 @@ impl Store {
 
     /// Register a new ticket from the agent's form, offline. The number is made here.
     pub fn register(&mut self, form: &NewTicket) -> Result<Registered> {
+        self.refuse_if_wiped()?;
         let now = self.now();
         let today = now.date_naive();
         let checked = form.check(&self.catalog, today)?;
@@ -349,6 +351,7 @@ impl Store {
     /// Append an event by this device's agent. Events that do not fit the ticket's current
     /// status, or that an agent may not record, are refused with the reason.
     pub fn append(&mut self, number: &TicketNumber, draft: &EventDraft) -> Result<TicketView> {
+        self.refuse_if_wiped()?;
         let now = self.now();
         let event = Event {
             id: new_event_id(),
@@ -510,7 +513,7 @@ impl Store {
                 let chunks: Vec<String> = tx
                     .prepare("SELECT chunk FROM doc_chunks WHERE ticket = (SELECT id FROM tickets WHERE number = ?1) ORDER BY seq")?
                     .query_map([number], |r| r.get::<_, Vec<u8>>(0))?
-                    .map(|c| c.map(|c| hex(&c)))
+                    .map(|c| c.map(hex::encode))
                     .collect::<rusqlite::Result<_>>()?;
                 tx.execute(
                     "INSERT INTO quarantine (number, reason, moved_at, doc, chunks)
@@ -751,11 +754,7 @@ fn new_event_id() -> String {
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         b = nanos.to_le_bytes();
     }
-    hex(&b)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(b)
 }
 
 fn is_corruption(e: &Error) -> bool {

@@ -4,6 +4,7 @@
 use automerge::ChangeHash;
 
 use super::{get_meta, get_meta_u64, put_meta, Store};
+use crate::crypto::identity::SigningKey;
 use crate::domain::calendar::Calendar;
 use crate::domain::catalog::Catalog;
 use crate::domain::directory::{Directory, DirectoryPart};
@@ -39,6 +40,10 @@ impl Replica for Store {
             point: self.point(),
             device: self.device(),
         })
+    }
+
+    fn signing_key(&mut self) -> Result<SigningKey> {
+        Store::signing_key(self)
     }
 
     fn outbox(&mut self, max_bytes: usize) -> Result<Vec<Upload<Self::Mark>>> {

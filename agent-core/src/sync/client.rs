@@ -12,13 +12,14 @@
 
 use std::time::Duration;
 
+use crate::crypto::identity::SigningKey;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::pack::pack;
 pub use crate::sync::tls::Endpoint;
 use crate::sync::wire::{
-    decode_response, encode, DocChanges, Outcome, Peer, Sender, SharedDoc, SyncRequest, PAGE_BYTES,
-    PROTOCOL_VERSION,
+    decode_response, encode, sign_request, DocChanges, Outcome, Peer, Sender, SharedDoc,
+    SyncRequest, PAGE_BYTES, PROTOCOL_VERSION,
 };
 
 /// Attempts of one request (the same bytes each time) before giving up on the link.
@@ -45,6 +46,8 @@ pub trait Replica {
     type Mark;
 
     fn peer(&self) -> Result<Peer>;
+    /// The key this replica signs its requests with (registered at enrollment).
+    fn signing_key(&mut self) -> Result<SigningKey>;
     /// Tickets with changes the server lacks, oldest first, up to about `max_bytes`.
     fn outbox(&mut self, max_bytes: usize) -> Result<Vec<Upload<Self::Mark>>>;
     /// The server stored (`refused` = `None`) or refused the upload.
@@ -109,10 +112,24 @@ pub struct SyncReport {
 /// Sync a tablet's store with its township server at `server`: a base URL (e.g.
 /// `http://127.0.0.1:8700`), or an [`Endpoint`] with the pinned CA for `https://`. The host's
 /// cancel ([`crate::store::Interrupter`]) stops it between round trips; what was already
-/// acknowledged or applied stays, the rest goes next time.
+/// acknowledged or applied stays, the rest goes next time. A device its township revoked is
+/// wiped ([`Store::wipe`]) and gets [`Error::Revoked`] listing what never reached the township.
 pub fn sync_now<'a>(store: &mut Store, server: impl Into<Endpoint<'a>>) -> Result<SyncReport> {
     store.reset_interrupt();
-    sync_with(store, server, &mut |_| {})
+    let synced = sync_with(store, server, &mut |_| {});
+    wipe_if_revoked(store, synced)
+}
+
+/// After a sync: when the server said the device is revoked, wipe the store and name the
+/// tickets the township never received.
+pub fn wipe_if_revoked<T>(store: &mut Store, synced: Result<T>) -> Result<T> {
+    match synced {
+        Err(Error::Revoked { reason, .. }) => {
+            let unsynced = store.wipe()?;
+            Err(Error::Revoked { reason, unsynced })
+        }
+        other => other,
+    }
 }
 
 /// Sync any replica with `server` (a base URL or an [`Endpoint`]); `progress` sees the running
@@ -126,6 +143,7 @@ pub fn sync_with<'a, R: Replica>(
     let client = crate::sync::tls::http_client(&server, TIMEOUT)?;
     let url = format!("{}/v1/sync", server.url.trim_end_matches('/'));
     let peer = replica.peer()?;
+    let key = replica.signing_key()?;
     let mut report = SyncReport::default();
     // Tickets to fetch whole (kept by the replica), and those asked in this sync.
     let mut queue = replica.pending_whole()?;
@@ -157,6 +175,7 @@ pub fn sync_with<'a, R: Replica>(
             whole: ask,
         };
         let body = encode(&request, Sender::Client).map_err(|e| Error::Sync(e.to_string()))?;
+        let body = sign_request(body, &key);
         report.bytes_up += body.len();
         let answer = post(&client, &url, body, &|| replica.cancelled())?;
         report.bytes_down += answer.len();
@@ -256,7 +275,7 @@ fn wire_form(dc: &DocChanges) -> Result<DocChanges> {
 
 /// POST the body, retrying the same bytes when the link fails (the server answers an exact
 /// retry with the same response); the host's cancel stops it between attempts.
-fn post(
+pub(crate) fn post(
     client: &reqwest::blocking::Client,
     url: &str,
     body: Vec<u8>,
@@ -278,6 +297,13 @@ fn post(
             },
             // The server failed (its transaction rolled back): the same request may succeed.
             Ok(resp) if resp.status().is_server_error() => last = resp.status().to_string(),
+            // This device was revoked: it is to stop syncing and wipe.
+            Ok(resp) if resp.status() == reqwest::StatusCode::GONE => {
+                return Err(Error::Revoked {
+                    reason: resp.text().unwrap_or_default().chars().take(200).collect(),
+                    unsynced: Vec::new(),
+                });
+            }
             // The server understood and said no: retrying the same request will not help.
             Ok(resp) => {
                 let status = resp.status();

@@ -4,6 +4,7 @@
 //! wire by eliding their dependency hashes. See docs/SYNC.md.
 
 pub mod client;
+pub mod enroll;
 pub mod pack;
 pub mod shared;
 pub mod tls;
