@@ -10,7 +10,12 @@ use agent_core::domain::catalog::Catalog;
 use agent_core::domain::directory::DirectoryPart;
 use agent_core::sync::shared::SharedName;
 
+use agent_core::sync::client::Endpoint;
+use agent_core::sync::enroll::{enroll_with, EnrollRequest, Enrolled};
+use agent_core::sync::wire::{Peer, PROTOCOL_VERSION};
+
 use crate::config::{Config, ServerRole};
+use crate::enroll::{CodeFor, Issued};
 use crate::error::{Error, Result};
 use crate::http::{app, AppState};
 use crate::store::ServerStore;
@@ -36,13 +41,19 @@ pub fn open(data: &Path) -> Result<(Config, ServerStore)> {
 pub fn import_directory(data: &Path, json: &str) -> Result<(u64, DirectoryPart)> {
     let (config, mut store) = open(data)?;
     let township = config.township.as_deref();
-    let part = DirectoryPart::from_json(json, township, &store.directory()?)
+    let mut part = DirectoryPart::from_json(json, township, &store.directory()?)
         .map_err(|e| Error::BadRequest(e.to_string()))?;
     let name = match township {
         Some(code) => SharedName::TownshipDirectory(code.to_owned()),
         None => SharedName::Directory,
     };
-    Ok((store.publish(&name, json.as_bytes())?, part))
+    if let Some(held) = store.shared(&name)? {
+        let held: DirectoryPart = serde_json::from_slice(&held.body)
+            .map_err(|e| Error::Internal(format!("stored directory: {e}")))?;
+        crate::enroll::keep_enrolled(&mut part, &held);
+    }
+    let body = serde_json::to_vec(&part).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((store.publish(&name, &body)?, part))
 }
 
 /// Publish the working-day calendar (CSV); district only.
@@ -70,6 +81,55 @@ fn district(data: &Path) -> Result<ServerStore> {
     Ok(store)
 }
 
+/// Who this server is, from its config.
+pub fn info(config: &Config) -> ServerInfo {
+    ServerInfo {
+        role: config.role,
+        server_id: config.server_id.clone(),
+        township: config.township.clone(),
+    }
+}
+
+/// Issue a one-time enrollment code: at a township for a device of one of its points, at
+/// the district for a township server.
+pub fn issue_code(data: &Path, target: &CodeFor, hours: u32) -> Result<Issued> {
+    let (config, mut store) = open(data)?;
+    crate::enroll::issue_code(&mut store, &info(&config), target, hours, crate::now())
+}
+
+/// Revoke a device; returns the new version of this server's directory part.
+pub fn revoke(data: &Path, point: u32, device: u32, reason: &str) -> Result<u64> {
+    let (config, mut store) = open(data)?;
+    crate::enroll::revoke(&mut store, &info(&config), point, device, reason)
+}
+
+/// Enroll this township server with its district (its parent), with the code the district
+/// admin issued for this township. Blocking (HTTP).
+pub fn enroll_with_parent(data: &Path, code: &str) -> Result<Enrolled> {
+    let (config, mut store) = open(data)?;
+    let (Some(parent), Some(township)) = (&config.parent, &config.township) else {
+        return Err(Error::BadRequest(
+            "只有配置了上级（区县）服务器的乡镇服务器需要注册".into(),
+        ));
+    };
+    let ca = crate::tls::parent_ca(data, &config)?;
+    let key = store.signing_key()?;
+    let request = EnrollRequest {
+        v: PROTOCOL_VERSION,
+        code: code.to_owned(),
+        peer: Peer::Township {
+            code: township.clone(),
+        },
+        actor: store.actor().to_hex_string(),
+        key: key.public_hex(),
+    };
+    let endpoint = Endpoint {
+        url: parent,
+        ca_pem: ca.as_deref(),
+    };
+    Ok(enroll_with(endpoint, &request)?)
+}
+
 /// Serve a data directory on `listener` until `shutdown` resolves, over HTTPS when the config
 /// has `[tls]`; a township with a parent also syncs with its district on schedule.
 pub async fn serve(
@@ -80,16 +140,9 @@ pub async fn serve(
     let (config, store) = open(data)?;
     let tls = crate::tls::load(data, &config)?;
     let parent_ca = crate::tls::parent_ca(data, &config)?;
-    let state = AppState::new(
-        store,
-        ServerInfo {
-            role: config.role,
-            server_id: config.server_id.clone(),
-            township: config.township.clone(),
-        },
-    )
-    .with_parent(config.parent.clone())
-    .with_parent_ca(parent_ca);
+    let state = AppState::new(store, info(&config))
+        .with_parent(config.parent.clone())
+        .with_parent_ca(parent_ca);
     tracing::info!(role = ?config.role, name = %config.name, "serving");
     match (&config.parent, config.sync_interval_secs) {
         (Some(parent), 0) => tracing::info!(%parent, "syncing with the district when asked"),

@@ -19,6 +19,13 @@ pub enum Error {
     /// The staff API needs `X-Daiban-Staff` and `X-Daiban-Role` (401).
     #[error("staff identity required: send X-Daiban-Staff and X-Daiban-Role (township or window)")]
     Unauthorized,
+    /// A sync request whose signature does not verify against the key its device (or
+    /// township server) enrolled with (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The device was revoked (410): it is to stop syncing and wipe its store.
+    #[error("{0}")]
+    Revoked(String),
     /// The requester may not do this here (403): out of scope, revoked, wrong server.
     #[error("{0}")]
     Forbidden(String),

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agent_core::sync::enroll::ENROLL_PATH;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::header::CONTENT_TYPE;
@@ -176,6 +177,26 @@ fn sync_router() -> Router<AppState> {
         .route("/v1/sync", post(sync_handler))
         .layer(DefaultBodyLimit::max(MAX_WIRE_BYTES))
         .layer(axum::middleware::map_response(unlabelled))
+        .route(
+            ENROLL_PATH,
+            post(enroll_handler).layer(DefaultBodyLimit::max(4096)),
+        )
+}
+
+/// `POST /v1/enroll`: JSON in and out; refusals as plain text like the sync endpoint's.
+async fn enroll_handler(State(state): State<AppState>, body: Bytes) -> Response {
+    let now = crate::now();
+    let result = state
+        .with_store(move |store, info| crate::enroll::enroll(store, info, &body, now))
+        .await;
+    match result {
+        Ok(enrolled) => {
+            // The new directory entry goes up to the district soon.
+            state.nudge();
+            Json(enrolled).into_response()
+        }
+        Err(e) => SyncFailure(e).into_response(),
+    }
 }
 
 async fn unlabelled(mut response: Response) -> Response {
@@ -321,7 +342,8 @@ fn classify(e: &Error) -> (StatusCode, String) {
     let status = match e {
         Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         Error::StaleCounter => StatusCode::CONFLICT,
-        Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::Unauthorized | Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::Revoked(_) => StatusCode::GONE,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,

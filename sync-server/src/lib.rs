@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod enroll;
 pub mod error;
 pub mod fault;
 pub mod http;

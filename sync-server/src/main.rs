@@ -10,6 +10,10 @@
 //!                                                      township: its devices)
 //! sync-server import-calendar --data DIR FILE.csv    (district)
 //! sync-server import-catalog --data DIR FILE.json    (district)
+//! sync-server enroll-code --data DIR --point N [--device N] [--hours H]  (township: a tablet)
+//! sync-server enroll-code --data DIR --township CODE [--hours H]       (district: a township)
+//! sync-server enroll --data DIR --code CODE       (township: enroll with its district)
+//! sync-server revoke --data DIR --point N --device N [--reason TEXT]
 //! sync-server backup --data DIR --to FILE        (online, while serving)
 //! sync-server restore --data DIR --from FILE     (stop the server first)
 //! ```
@@ -20,8 +24,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use agent_core::sync::wire::Peer;
 use sync_server::admin;
 use sync_server::config::{Config, ServerRole, DEFAULT_INTERVAL, DEFAULT_LISTEN};
+use sync_server::enroll::CodeFor;
 use sync_server::store;
 use sync_server::{Error, Result};
 
@@ -101,6 +107,43 @@ enum Cmd {
         #[arg(long)]
         data: PathBuf,
         file: PathBuf,
+    },
+    /// Issue a one-time enrollment code (prints it): at a township for a tablet of one of its
+    /// points (the next free device number unless --device), at the district for a township
+    /// server. Safe while the server runs.
+    EnrollCode {
+        #[arg(long)]
+        data: PathBuf,
+        /// The point the tablet serves (township server).
+        #[arg(long, conflicts_with = "township")]
+        point: Option<u32>,
+        /// The tablet's device number within the point (default: the next never used).
+        #[arg(long, requires = "point")]
+        device: Option<u32>,
+        /// The township whose server enrolls (district server).
+        #[arg(long)]
+        township: Option<String>,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+    },
+    /// Enroll this township server with its district, with the code the district issued.
+    Enroll {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        code: String,
+    },
+    /// Revoke a tablet (lost, stolen, replaced): refused at its next sync and told to wipe.
+    Revoke {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        point: u32,
+        #[arg(long)]
+        device: u32,
+        #[arg(long, default_value = "")]
+        reason: String,
     },
     /// Online backup of the database to a new file (safe while the server runs).
     Backup {
@@ -206,6 +249,55 @@ fn run(cli: Cli) -> Result<()> {
                 "catalog {} imported (version {version}): {} items",
                 catalog.version,
                 catalog.items.len()
+            );
+            Ok(())
+        }
+        Cmd::EnrollCode {
+            data,
+            point,
+            device,
+            township,
+            hours,
+        } => {
+            let target = match (point, township) {
+                (Some(point), None) => CodeFor::Device { point, device },
+                (None, Some(code)) => CodeFor::Township(code),
+                _ => {
+                    return Err(Error::BadRequest(
+                        "give --point (a tablet, at a township) or --township (a township server, at the district)".into(),
+                    ))
+                }
+            };
+            let issued = admin::issue_code(&data, &target, hours)?;
+            let whom = match &issued.peer {
+                Peer::Device { point, device } => format!("代办点{point} 设备{device:02}"),
+                Peer::Township { code } => format!("乡镇{code}的服务器"),
+            };
+            println!("enrollment code: {}", issued.code);
+            println!(
+                "注册码 {}：{whom}，只能使用一次，{} 前有效",
+                issued.code,
+                issued.expires.format("%Y-%m-%d %H:%M")
+            );
+            Ok(())
+        }
+        Cmd::Enroll { data, code } => {
+            let enrolled = admin::enroll_with_parent(&data, &code)?;
+            println!(
+                "enrolled with the district as township {}",
+                enrolled.township
+            );
+            Ok(())
+        }
+        Cmd::Revoke {
+            data,
+            point,
+            device,
+            reason,
+        } => {
+            let version = admin::revoke(&data, point, device, &reason)?;
+            println!(
+                "revoked point {point} device {device} (directory version {version}); it is refused and wiped at its next sync"
             );
             Ok(())
         }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use automerge::ActorId;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use agent_core::crypto::identity::SigningKey;
 use agent_core::domain::calendar::Calendar;
 use agent_core::domain::catalog::Catalog;
 use agent_core::domain::directory::Directory;
@@ -22,7 +23,10 @@ use agent_core::sync::wire::SharedDoc;
 use crate::error::{Error, Result};
 
 /// Every migration in order; index + 1 is the schema version it brings the store to.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_enroll.sql"),
+];
 
 /// The schema version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -130,17 +134,25 @@ impl ServerStore {
     /// flows to every replica in its scope at their next sync.
     pub fn publish(&mut self, name: &SharedName, body: &[u8]) -> Result<u64> {
         let tx = self.begin()?;
-        let held = shared(&tx, name)?.map_or(0, |d| d.version);
-        // Time-based, so a store restored from an old backup still publishes newer versions.
-        let millis = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-        let doc = SharedDoc {
-            name: name.to_string(),
-            version: held.saturating_add(1).max(millis),
-            body: body.to_vec(),
-        };
-        put_shared(&tx, name, &doc, "admin")?;
+        let version = publish(&tx, name, body)?;
         tx.commit()?;
-        Ok(doc.version)
+        Ok(version)
+    }
+
+    /// This server's signing key for its upward syncs, made on first use (kept in `meta`:
+    /// the server's disk is protected like its tickets).
+    pub fn signing_key(&mut self) -> Result<SigningKey> {
+        let tx = self.begin()?;
+        let pkcs8 = match get_meta(&tx, "sign_key")? {
+            Some(pkcs8) => pkcs8,
+            None => {
+                let pkcs8 = SigningKey::generate().map_err(agent_core::Error::from)?;
+                put_meta(&tx, "sign_key", &pkcs8)?;
+                pkcs8
+            }
+        };
+        tx.commit()?;
+        Ok(SigningKey::from_pkcs8(&pkcs8).map_err(agent_core::Error::from)?)
     }
 
     /// An online backup to `to` (SQLite's backup API: consistent while the server serves).
@@ -161,6 +173,20 @@ impl ServerStore {
         )?;
         Ok(())
     }
+}
+
+/// Publish a new version of a shared document this server owns, inside `tx`.
+pub(crate) fn publish(tx: &Transaction<'_>, name: &SharedName, body: &[u8]) -> Result<u64> {
+    let held = shared(tx, name)?.map_or(0, |d| d.version);
+    // Time-based, so a store restored from an old backup still publishes newer versions.
+    let millis = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let doc = SharedDoc {
+        name: name.to_string(),
+        version: held.saturating_add(1).max(millis),
+        body: body.to_vec(),
+    };
+    put_shared(tx, name, &doc, "admin")?;
+    Ok(doc.version)
 }
 
 /// Replace the store at `db` with the backup `from`. The server must be stopped. The current

@@ -19,6 +19,7 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 
+use agent_core::crypto::identity::verify_sync;
 use agent_core::doc::{DocError, TicketDoc};
 use agent_core::domain::directory::{Directory, DirectoryPart};
 use agent_core::domain::event::{may_append, Event, EventKind, Role};
@@ -28,8 +29,8 @@ use agent_core::sync::client::MAX_WHOLE;
 use agent_core::sync::pack::{pack, unpack};
 use agent_core::sync::shared::SharedName;
 use agent_core::sync::wire::{
-    decode_request, encode, DocChanges, DocResult, Outcome, Peer, Sender, SharedDoc, SyncResponse,
-    WireError, PAGE_BYTES, PROTOCOL_VERSION,
+    decode_request, encode, split_signature, DocChanges, DocResult, Outcome, Peer, Sender,
+    SharedDoc, SyncResponse, WireError, PAGE_BYTES, PROTOCOL_VERSION,
 };
 
 use crate::config::ServerRole;
@@ -53,6 +54,12 @@ struct Scope {
     /// The township the peer's tickets belong to.
     township: String,
     directory: Directory,
+    /// The key the peer enrolled with (hex).
+    key: String,
+    /// Who may have written what the peer brings: actor → the roles its events may carry.
+    /// A tablet: itself (agent). A township at its district: its server (township staff and
+    /// server stamps) and its devices, revoked ones included (what they wrote before).
+    authors: HashMap<ActorId, &'static [Role]>,
     /// This store was restored from a backup and the peer has not completed a sync since:
     /// it may bring back events this server wrote and lost in the restore.
     returning: bool,
@@ -67,20 +74,45 @@ impl Scope {
         }
     }
 
-    /// The role whose events the peer may bring.
-    fn may_bring(&self, role: Role) -> bool {
-        match self.peer {
-            Peer::Device { .. } => role == Role::Agent,
-            Peer::Township { .. } => matches!(role, Role::Agent | Role::Township | Role::Server),
+    /// Read who may have written what the peer brings from the directory (again after the
+    /// request's own directory part was taken in: a township's new devices come with it).
+    fn set_authors(&mut self, directory: Directory) {
+        let mut authors = HashMap::new();
+        let mut add = |hex: &str, roles: &'static [Role]| {
+            if let Ok(actor) = ActorId::try_from(hex) {
+                authors.insert(actor, roles);
+            }
+        };
+        match &self.peer {
+            Peer::Device { point, device } => {
+                if let Some(d) = directory.device(*point, *device) {
+                    add(&d.actor, &[Role::Agent]);
+                }
+            }
+            Peer::Township { code } => {
+                if let Some(server) = directory.township(code).and_then(|t| t.server.as_ref()) {
+                    add(&server.actor, &[Role::Township, Role::Server]);
+                }
+                for d in directory
+                    .townships
+                    .get(code)
+                    .iter()
+                    .flat_map(|p| &p.devices)
+                {
+                    add(&d.actor, &[Role::Agent]);
+                }
+            }
         }
+        self.authors = authors;
+        self.directory = directory;
     }
 }
 
-/// Decide who may sync here: a tablet of one of this township's points (not revoked), or,
-/// at a district, one of its townships.
+/// Decide who may sync here, and with which key: an enrolled tablet of one of this
+/// township's points (not revoked), or, at a district, one of its enrolled townships.
 fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
     let directory = store.directory()?;
-    let township = match (peer, info.role, info.township.as_deref()) {
+    let (township, key) = match (peer, info.role, info.township.as_deref()) {
         (Peer::Device { point, device }, ServerRole::Township, Some(mine)) => {
             if TicketNumber::new(*point, *device, 1).is_err() {
                 return Err(Error::BadRequest(
@@ -93,15 +125,27 @@ fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
                 )));
             }
             if directory.is_revoked(*point, *device) {
-                return Err(Error::Forbidden("本设备已停用，请联系乡镇中心".into()));
+                return Err(Error::Revoked(
+                    "本设备已停用，请联系乡镇中心；本机数据将被清除".into(),
+                ));
             }
-            mine.to_owned()
+            let Some(d) = directory.device(*point, *device) else {
+                return Err(Error::Forbidden(
+                    "本设备尚未注册：请用乡镇中心签发的注册码注册".into(),
+                ));
+            };
+            (mine.to_owned(), d.key.clone())
         }
         (Peer::Township { code }, ServerRole::District, _) => {
-            if !directory.district.townships.iter().any(|t| &t.code == code) {
+            let Some(t) = directory.township(code) else {
                 return Err(Error::Forbidden(format!("乡镇{code}不在区县目录中")));
-            }
-            code.clone()
+            };
+            let Some(server) = &t.server else {
+                return Err(Error::Forbidden(format!(
+                    "乡镇{code}的服务器尚未在区县注册：请用区县签发的注册码注册"
+                )));
+            };
+            (code.clone(), server.key.clone())
         }
         _ => {
             return Err(Error::Forbidden(
@@ -109,13 +153,17 @@ fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
             ))
         }
     };
-    Ok(Scope {
+    let mut scope = Scope {
         origin: peer.origin(),
         peer: peer.clone(),
         township,
-        directory,
+        directory: Directory::default(),
+        key,
+        authors: HashMap::new(),
         returning: false,
-    })
+    };
+    scope.set_authors(directory);
+    Ok(scope)
 }
 
 /// A sync request's answer.
@@ -133,7 +181,9 @@ pub fn handle(
     body: &[u8],
     now: DateTime<FixedOffset>,
 ) -> Result<Handled> {
-    let req = decode_request(body).map_err(|e| match e {
+    let (frame, signature) = split_signature(body)
+        .map_err(|_| Error::BadRequest("sync request is not signed".into()))?;
+    let req = decode_request(frame).map_err(|e| match e {
         WireError::TooLarge(_) => Error::BadRequest("sync request too large".into()),
         WireError::Version(v) => Error::BadRequest(format!(
             "sync protocol version {v} is not supported (server speaks {PROTOCOL_VERSION})"
@@ -143,6 +193,12 @@ pub fn handle(
     let counter = i64::try_from(req.counter)
         .map_err(|_| Error::BadRequest("request counter out of range".into()))?;
     let mut scope = scope(store, info, &req.peer)?;
+    if !verify_sync(&scope.key, frame, signature) {
+        tracing::warn!(peer = %scope.origin, "sync request with a bad signature refused");
+        return Err(Error::Unauthenticated(
+            "请求签名无效：本设备的密钥与注册时不符".into(),
+        ));
+    }
     let actor = store.actor().clone();
     let epoch = store.epoch();
     scope.returning = store.was_restored()? && req.epoch != epoch;
@@ -178,6 +234,14 @@ pub fn handle(
     })?;
     // Document work (the costly part) runs on every core, outside any store access; the
     // store is read before and written after, in this one transaction.
+    // A township's directory part first: devices it enrolled since its last sync may have
+    // written the tickets it brings.
+    for doc in &req.shared {
+        ingest_shared(&tx, &scope, doc)?;
+    }
+    if !req.shared.is_empty() {
+        scope.set_authors(crate::store::directory(&tx)?);
+    }
     let mut seen = HashSet::new();
     let mut uploads = Vec::with_capacity(req.changes.len());
     for dc in &req.changes {
@@ -198,9 +262,6 @@ pub fn handle(
             ticket: dc.ticket.clone(),
             outcome: checked.outcome,
         });
-    }
-    for doc in &req.shared {
-        ingest_shared(&tx, &scope, doc)?;
     }
     let (mut changes, shared, cursor, more) = page(&tx, &scope, cursor, fresh)?;
     // Tickets the client lacks history of go whole, before the page's changes to them.
@@ -326,6 +387,9 @@ fn check(
         Upload::Refused(reason) => return Checked::refused(reason),
         Upload::Ready { dc, number, stored } => (dc, number, stored),
     };
+    if let Err(e) = agent_core::doc::limits::check_upload(stored.as_deref(), &dc.bytes) {
+        return Checked::refused(&e.to_string());
+    }
     let (mut doc, before, known) = match stored {
         Some(stored) => {
             let mut doc = match TicketDoc::load(&stored, actor) {
@@ -337,9 +401,9 @@ fn check(
                     return Checked::refused("服务器上的办件数据异常，请联系乡镇中心");
                 }
             };
-            let known: HashSet<String> = match doc.read() {
-                Ok(t) => t.events.into_iter().map(|e| e.id).collect(),
-                Err(_) => HashSet::new(),
+            let known: HashMap<String, Event> = match doc.read() {
+                Ok(t) => t.events.into_iter().map(|e| (e.id.clone(), e)).collect(),
+                Err(_) => HashMap::new(),
             };
             let before = doc.heads();
             match doc.apply_packed(&dc.bytes) {
@@ -357,7 +421,7 @@ fn check(
             .map_err(DocError::from)
             .and_then(|raw| Ok((TicketDoc::load(&raw, actor)?, raw)))
         {
-            Ok((doc, raw)) => (doc, Base::First(raw), HashSet::new()),
+            Ok((doc, raw)) => (doc, Base::First(raw), HashMap::new()),
             Err(DocError::MissingHistory) => return Ok(Checked::not_stored(Outcome::SendWhole)),
             Err(_) => return Checked::refused("上传的数据无法解析"),
         },
@@ -368,33 +432,12 @@ fn check(
     if ticket.number != number || ticket.point != number.point() {
         return Checked::refused("上传的数据与办件编号不符");
     }
-    // A tablet appends only agent events; a township brings its own, its stamps and its
-    // tablets'. A store restored from a backup also takes back what it wrote itself (its
-    // stamps, its staff's events, never dated in the future) from peers that had them, until
-    // each has synced once in the new epoch. Until events are signed (issue 6) both rest on
-    // the peer's word.
-    let staff_here = match info.role {
-        ServerRole::Township => Role::Township,
-        ServerRole::District => Role::Window,
-    };
-    let written_here = |e: &Event| {
-        scope.returning
-            && e.at <= now
-            && ((e.role == Role::Server && e.actor == info.server_id) || e.role == staff_here)
-    };
-    if let Some(e) = ticket
-        .events
-        .iter()
-        .filter(|e| !known.contains(&e.id) && !written_here(e))
-        .find(|e| !scope.may_bring(e.role) || !may_append(e.role, e.kind))
+    if let Err(reason) = ticket.check_limits() {
+        return Checked::refused(&reason);
+    }
+    if let Err(reason) = check_authors(&mut doc, &before, &ticket, &known, actor, info, scope, now)
     {
-        // Said of who brought it: a tablet's agent cannot record a township's event (the
-        // township can), a township relays only what its role table allows.
-        let who = match scope.peer {
-            Peer::Device { .. } => Role::Agent,
-            Peer::Township { .. } => e.role,
-        };
-        return Checked::refused(&format!("{}不能记录“{}”", who.label(), e.kind.label()));
+        return Checked::refused(&reason);
     }
     let new = match before {
         Base::Held(heads) => doc.changes_since(&heads),
@@ -413,6 +456,75 @@ fn check(
         new,
         stamps,
     })
+}
+
+/// Who wrote what an upload brings. Every change new here must be by an actor the peer
+/// speaks for (a tablet: itself; a township: its server and its devices); recorded events
+/// stay as they were; every new event is checked against the role table of the actor that
+/// wrote it (a tablet cannot complete a ticket, a township cannot sign for delivery). A store
+/// restored from a backup also takes back what it wrote itself (its stamps, its staff's
+/// events, never dated in the future) until each peer has synced once in the new epoch.
+#[allow(clippy::too_many_arguments)]
+fn check_authors(
+    doc: &mut TicketDoc,
+    before: &Base,
+    ticket: &Ticket,
+    known: &HashMap<String, Event>,
+    actor: &ActorId,
+    info: &ServerInfo,
+    scope: &Scope,
+    now: DateTime<FixedOffset>,
+) -> std::result::Result<(), String> {
+    let heads = match before {
+        Base::Held(heads) => heads.as_slice(),
+        Base::First(_) => &[],
+    };
+    let own = |a: &ActorId| scope.returning && a == actor;
+    if doc
+        .actors_since(heads)
+        .iter()
+        .any(|a| !scope.authors.contains_key(a) && !own(a))
+    {
+        return Err(match scope.peer {
+            Peer::Device { .. } => "上传的数据不是本设备写入的（执行者不符）".into(),
+            Peer::Township { .. } => "上传的数据含有本乡镇以外的设备或服务器写入的内容".into(),
+        });
+    }
+    let now_held: HashMap<&str, &Event> =
+        ticket.events.iter().map(|e| (e.id.as_str(), e)).collect();
+    if known
+        .iter()
+        .any(|(id, e)| now_held.get(id.as_str()) != Some(&e))
+    {
+        return Err("已记录的事件不能修改或删除".into());
+    }
+    let authors = doc
+        .event_authors()
+        .map_err(|_| "上传的数据不是有效的承办单".to_owned())?;
+    let own_roles: &[Role] = match info.role {
+        ServerRole::Township => &[Role::Township, Role::Server],
+        ServerRole::District => &[Role::Window, Role::Server],
+    };
+    for (e, author) in ticket.events.iter().zip(&authors) {
+        if known.contains_key(&e.id) {
+            continue;
+        }
+        let roles: &[Role] = match scope.authors.get(author) {
+            Some(roles) => roles,
+            None if own(author) && e.at <= now => own_roles,
+            None => return Err("事件的记录者不明".into()),
+        };
+        if !roles.contains(&e.role) || !may_append(e.role, e.kind) {
+            // Said of who wrote it: a tablet writing a window's event is an agent.
+            let who = if roles.contains(&e.role) {
+                e.role
+            } else {
+                roles[0]
+            };
+            return Err(format!("{}不能记录“{}”", who.label(), e.kind.label()));
+        }
+    }
+    Ok(())
 }
 
 /// Log and append what checking an upload found new.
@@ -518,19 +630,20 @@ fn stamp(
         doc.append(&server_event(EventKind::Received, json!({})))?;
         appended = true;
     }
-    for e in ticket
+    // The events already stamped, gathered once: linear in the events, not quadratic.
+    let stamped: HashSet<&str> = ticket
         .events
         .iter()
-        .filter(|e| e.role == Role::Agent && e.kind.moves_clock_from_tablet())
-    {
-        let stamped = ticket
-            .events
-            .iter()
-            .any(|a| a.kind == EventKind::Arrived && a.payload_str("of") == Some(e.id.as_str()));
-        if !stamped {
-            doc.append(&server_event(EventKind::Arrived, json!({ "of": e.id })))?;
-            appended = true;
-        }
+        .filter(|a| a.kind == EventKind::Arrived)
+        .filter_map(|a| a.payload_str("of"))
+        .collect();
+    for e in ticket.events.iter().filter(|e| {
+        e.role == Role::Agent
+            && e.kind.moves_clock_from_tablet()
+            && !stamped.contains(e.id.as_str())
+    }) {
+        doc.append(&server_event(EventKind::Arrived, json!({ "of": e.id })))?;
+        appended = true;
     }
     if !appended {
         return Ok(Vec::new());
@@ -636,6 +749,8 @@ mod tests {
             peer,
             township: township.into(),
             directory: Directory::default(),
+            key: String::new(),
+            authors: HashMap::new(),
             returning: false,
         }
     }
@@ -736,6 +851,8 @@ mod tests {
             origin: "township:t2".into(),
             township: "t2".into(),
             directory: Directory::default(),
+            key: String::new(),
+            authors: HashMap::new(),
             returning: false,
         };
         let (_, shared, _, _) = page(&tx, &township, 0, false).unwrap();

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::params;
 
+use agent_core::crypto::identity::SigningKey;
 use agent_core::doc::{DocError, TicketDoc};
 use agent_core::domain::number::TicketNumber;
 use agent_core::sync::client::{next_counter, sync_with, Endpoint, Replica, SyncReport, Upload};
@@ -80,6 +81,10 @@ impl Replica for Upstream {
         Ok(Peer::Township {
             code: self.township.clone(),
         })
+    }
+
+    fn signing_key(&mut self) -> agent_core::Result<SigningKey> {
+        self.lock()?.signing_key().map_err(core)
     }
 
     fn outbox(&mut self, max_bytes: usize) -> agent_core::Result<Vec<Upload<i64>>> {

@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
+use agent_core::crypto::identity::SigningKey;
 use agent_core::doc::TicketDoc;
 use agent_core::domain::catalog::Catalog;
 use agent_core::domain::directory::{DirectoryPart, Revoked};
@@ -22,15 +23,15 @@ use agent_core::store::{Outgoing, Store};
 use agent_core::sync::client::sync_now;
 use agent_core::sync::pack::pack;
 use agent_core::sync::wire::{
-    decode_response, encode, DocChanges, Outcome, Peer, Sender, SyncRequest, SyncResponse,
-    PAGE_BYTES, PROTOCOL_VERSION,
+    decode_response, encode, sign_request, DocChanges, Outcome, Peer, Sender, SyncRequest,
+    SyncResponse, PAGE_BYTES, PROTOCOL_VERSION,
 };
 use serde_json::{json, Value};
 
 use support::{
-    cli, cli_refused, district_and_township, init_district, init_township, serve, server_status,
-    server_view, staff_event, staff_ok, start_township, sync_upward, tablet, Server, TOWNSHIP_A,
-    TOWNSHIP_B,
+    cli, cli_refused, device_request, district_and_township, enroll_tablet, init_district,
+    init_township, new_tablet, post_sync_with, serve, server_status, server_view, staff_event,
+    staff_ok, start_township, sync_upward, tablet, Server, TOWNSHIP_A, TOWNSHIP_B,
 };
 
 fn register(store: &mut Store, seed: u64) -> TicketNumber {
@@ -39,44 +40,42 @@ fn register(store: &mut Store, seed: u64) -> TicketNumber {
     store.register(&form).unwrap().view.ticket.number
 }
 
+thread_local! {
+    /// The signing key of each tablet this test built a request for, by its peer.
+    static KEYS: std::cell::RefCell<Vec<(Peer, std::rc::Rc<SigningKey>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A request as the client sends it: encoded and signed with its peer's key (a peer no
+/// tablet in this test has gets a key nobody enrolled).
+fn signed(req: &SyncRequest) -> Vec<u8> {
+    let key = KEYS.with(|k| {
+        k.borrow()
+            .iter()
+            .find(|(p, _)| *p == req.peer)
+            .map(|(_, key)| std::rc::Rc::clone(key))
+    });
+    let key = key.unwrap_or_else(|| {
+        std::rc::Rc::new(SigningKey::from_pkcs8(&SigningKey::generate().unwrap()).unwrap())
+    });
+    sign_request(encode(req, Sender::Client).unwrap(), &key)
+}
+
 /// The tablet's next request, by hand: its outbox, as its device.
 fn request(store: &mut Store, counter: u64, cursor: u64) -> (SyncRequest, Vec<Outgoing>) {
-    let out = store.outbox(PAGE_BYTES).unwrap();
-    let req = SyncRequest {
-        v: PROTOCOL_VERSION,
-        peer: Peer::Device {
-            point: store.point(),
-            device: store.device(),
-        },
-        counter,
-        cursor,
-        epoch: store.sync_epoch().unwrap(),
-        changes: out
-            .iter()
-            .map(|o| DocChanges {
-                ticket: o.number.to_string(),
-                bytes: pack(&o.bytes).unwrap(),
-            })
-            .collect(),
-        shared: vec![],
-        whole: vec![],
+    let peer = Peer::Device {
+        point: store.point(),
+        device: store.device(),
     };
-    (req, out)
+    let key = std::rc::Rc::new(store.signing_key().unwrap());
+    KEYS.with(|k| k.borrow_mut().push((peer, key)));
+    device_request(store, counter, cursor)
 }
 
 /// POST a body to /v1/sync with these headers (the client sends none but `host` and
 /// `content-length`); returns (status, text, bytes).
 fn post_with(server: &Server, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-    let mut req = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/sync", server.url))
-        .body(body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().unwrap().to_vec();
-    (status, String::from_utf8_lossy(&bytes).into_owned(), bytes)
+    post_sync_with(&server.url, body, headers)
 }
 
 fn post(server: &Server, body: Vec<u8>) -> (u16, String, Vec<u8>) {
@@ -85,7 +84,7 @@ fn post(server: &Server, body: Vec<u8>) -> (u16, String, Vec<u8>) {
 
 /// POST a request the server must answer with 200.
 fn sync(server: &Server, req: &SyncRequest) -> (Vec<u8>, SyncResponse) {
-    let (status, text, bytes) = post(server, encode(req, Sender::Client).unwrap());
+    let (status, text, bytes) = post(server, signed(req));
     assert_eq!(status, 200, "{text}");
     let resp = decode_response(&bytes).unwrap();
     (bytes, resp)
@@ -93,7 +92,7 @@ fn sync(server: &Server, req: &SyncRequest) -> (Vec<u8>, SyncResponse) {
 
 /// POST a request the server must refuse; returns (status, text).
 fn sync_refused(server: &Server, req: &SyncRequest) -> (u16, String) {
-    let (status, text, _) = post(server, encode(req, Sender::Client).unwrap());
+    let (status, text, _) = post(server, signed(req));
     assert_ne!(status, 200, "accepted: {req:?}");
     (status, text)
 }
@@ -171,7 +170,7 @@ fn shared_names(resp: &SyncResponse) -> Vec<&str> {
 fn upload_is_stamped_and_retries_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, server) = district_and_township(dir.path());
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = tablet(dir.path(), &server, 101, 1);
     let n1 = register(&mut a, 1);
     let n2 = register(&mut a, 2);
 
@@ -248,15 +247,31 @@ fn upload_is_stamped_and_retries_are_idempotent() {
 fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, server) = district_and_township(dir.path());
-    let mut a = tablet(dir.path(), 101, 1);
-    let mut b = tablet(dir.path(), 102, 1);
+    let mut a = tablet(dir.path(), &server, 101, 1);
+    let mut b = tablet(dir.path(), &server, 102, 1);
     let own = register(&mut a, 1);
     let forged = register(&mut a, 2);
     let foreign = register(&mut b, 3);
+    let spoofed = register(&mut a, 4);
 
-    // A tablet-made document claiming a township acceptance.
-    let mut doc =
-        TicketDoc::load(&a.export(&forged).unwrap(), &automerge::ActorId::random()).unwrap();
+    // An event written by an actor that is not this tablet's (an agent's event, so only the
+    // actor is wrong).
+    let mut other =
+        TicketDoc::load(&a.export(&spoofed).unwrap(), &automerge::ActorId::random()).unwrap();
+    other
+        .append(&Event {
+            id: "spoofed-withdraw".into(),
+            kind: EventKind::Withdrawn,
+            at: a.now(),
+            actor: "agent-101-1".into(),
+            role: Role::Agent,
+            note: String::new(),
+            payload: json!({}),
+        })
+        .unwrap();
+    other.commit();
+    // The tablet's own actor claiming a township acceptance.
+    let mut doc = TicketDoc::load(&a.export(&forged).unwrap(), a.actor()).unwrap();
     doc.append(&Event {
         id: "forged-accept".into(),
         kind: EventKind::Accepted,
@@ -273,6 +288,9 @@ fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
     for c in &mut req.changes {
         if c.ticket == forged.as_str() {
             c.bytes = pack(&doc.save(true)).unwrap();
+        }
+        if c.ticket == spoofed.as_str() {
+            c.bytes = pack(&other.save(true)).unwrap();
         }
     }
     // Point 102 is of the same township, but not this tablet's point.
@@ -301,19 +319,26 @@ fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
         reason(forged.as_str()).as_deref(),
         Some("村代理员不能记录“受理”")
     );
+    assert_eq!(
+        reason(spoofed.as_str()).as_deref(),
+        Some("上传的数据不是本设备写入的（执行者不符）")
+    );
     assert_eq!(reason("not a number").as_deref(), Some("办件编号无效"));
     assert_eq!(view(&server, &own).0, 200);
     assert_eq!(view(&server, &forged).0, 404);
+    assert_eq!(view(&server, &spoofed).0, 404);
     assert_eq!(view(&server, &foreign).0, 404);
 
     // Garbage, oversized and old-protocol bodies are refused; the server keeps serving. The
     // path names the body: a content type, whatever it says, changes nothing (here: the
     // same request again, answered as an exact retry).
     let (status, text, _) = post(&server, b"\x00garbage".to_vec());
+    assert_eq!((status, text.as_str()), (400, "sync request is not signed"));
+    let (status, text, _) = post(&server, vec![7u8; 200]);
     assert_eq!((status, text.as_str()), (400, "malformed sync request"));
     let (status, _, bytes) = post_with(
         &server,
-        encode(&req, Sender::Client).unwrap(),
+        signed(&req),
         &[("content-type", "application/json")],
     );
     assert_eq!(status, 200);
@@ -343,7 +368,7 @@ fn foreign_forged_and_garbage_uploads_are_refused_without_blocking_the_rest() {
 fn staff_events_reach_the_tablet_and_tablet_events_get_arrival_stamps() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, server) = district_and_township(dir.path());
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = tablet(dir.path(), &server, 101, 1);
     let n = register(&mut a, 1);
     let (req, sent) = request(&mut a, 1, 0);
     let (_, resp) = sync(&server, &req);
@@ -432,7 +457,7 @@ fn backup_then_restore_gives_the_same_tickets() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, server) = district_and_township(dir.path());
     let data = server.data.clone();
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = tablet(dir.path(), &server, 101, 1);
     let n = register(&mut a, 1);
     let (req, _) = request(&mut a, 1, 0);
     sync(&server, &req);
@@ -451,7 +476,7 @@ fn backup_then_restore_gives_the_same_tickets() {
     assert_eq!(v["life"]["status"], "received");
     assert_eq!(kinds(&v), ["registered", "received"]);
     // The restored township still knows its points (the directory is in the database).
-    let mut c = tablet(dir.path(), 102, 1);
+    let mut c = tablet(dir.path(), &server, 102, 1);
     let m = register(&mut c, 2);
     sync_now(&mut c, &server.url).unwrap();
     assert_eq!(server_status(&server, "township", &m), "received");
@@ -550,7 +575,7 @@ fn init_refuses_to_overwrite_and_imports_belong_to_the_district() {
 fn a_tablet_of_another_townships_point_is_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let (district, township) = district_and_township(dir.path());
-    let mut t = tablet(dir.path(), 201, 1);
+    let mut t = new_tablet(dir.path(), 201, 1);
     let n = register(&mut t, 1);
     let (req, _) = request(&mut t, 1, 0);
     let (status, text) = sync_refused(&township, &req);
@@ -584,7 +609,8 @@ fn a_tablet_of_another_townships_point_is_refused_and_nothing_is_stored() {
     assert_eq!(sync_refused(&district, &unknown).0, 403);
 
     // Its own township's server takes it.
-    let other = start_township(dir.path(), TOWNSHIP_B, &district.url);
+    let other = start_township(dir.path(), TOWNSHIP_B, &district);
+    enroll_tablet(&mut t, &other, other.url.as_str());
     let report = sync_now(&mut t, &other.url).unwrap();
     assert_eq!(report.uploaded, 1, "{report:?}");
     assert_eq!(view(&other, &n).1["life"]["status"], "received");
@@ -592,34 +618,54 @@ fn a_tablet_of_another_townships_point_is_refused_and_nothing_is_stored() {
 }
 
 #[test]
-fn a_revoked_device_is_refused_and_the_revocation_reaches_the_district() {
+fn a_revoked_device_is_refused_wiped_and_the_revocation_reaches_the_district() {
     let dir = tempfile::tempdir().unwrap();
     let (district, township) = district_and_township(dir.path());
-    let mut one = tablet(dir.path(), 101, 1);
-    let mut two = tablet(dir.path(), 101, 2);
+    let mut one = tablet(dir.path(), &township, 101, 1);
+    let mut two = tablet(dir.path(), &township, 101, 2);
     let n1 = register(&mut one, 1);
     let n2 = register(&mut two, 2);
 
-    // The township registers device 1 and revokes device 2 of point 101 (while serving).
-    let part = json!({
-        "devices": [{ "point": 101, "number": 1, "actor": one.actor().to_hex_string() }],
-        "revoked": [{ "point": 101, "device": 2, "reason": "丢失" }],
-    });
+    // Device 2 is lost: the township admin revokes it (while serving).
+    let out = cli(
+        &[
+            "revoke", "--point", "101", "--device", "2", "--reason", "丢失",
+        ],
+        &township.data,
+    );
+    assert!(out.contains("revoked point 101 device 2"), "{out}");
+    // An admin's directory file written before the enrollments keeps both devices and the
+    // revocation.
     let file = dir.path().join("township-part.json");
-    std::fs::write(&file, part.to_string()).unwrap();
+    std::fs::write(&file, json!({ "devices": [] }).to_string()).unwrap();
     let out = cli(
         &["import-directory", file.to_str().unwrap()],
         &township.data,
     );
-    assert!(out.contains("1 devices, 1 revoked"), "{out}");
+    assert!(out.contains("2 devices, 1 revoked"), "{out}");
 
     let (req, _) = request(&mut two, 1, 0);
     let (status, text) = sync_refused(&township, &req);
     assert_eq!(
         (status, text.as_str()),
-        (403, "本设备已停用，请联系乡镇中心")
+        (410, "本设备已停用，请联系乡镇中心；本机数据将被清除")
     );
     assert_eq!(view(&township, &n2).0, 404);
+    // The tablet is told, lists what never reached the township, and wipes its store.
+    match sync_now(&mut two, &township.url) {
+        Err(agent_core::Error::Revoked { unsynced, .. }) => {
+            let numbers: Vec<&str> = unsynced.iter().map(|t| t.number.as_str()).collect();
+            assert_eq!(numbers, [n2.as_str()]);
+            assert!(unsynced[0].applicant.contains('*'), "{:?}", unsynced[0]);
+        }
+        other => panic!("expected a revocation, got {other:?}"),
+    }
+    assert_eq!(two.count().unwrap(), 0);
+    assert!(two.is_wiped().unwrap());
+    assert!(matches!(
+        two.register(&agent_core::demo::forms(9, 1, &Catalog::demo())[0]),
+        Err(agent_core::Error::Revoked { .. })
+    ));
     let report = sync_now(&mut one, &township.url).unwrap();
     assert_eq!((report.uploaded, report.refused), (1, 0), "{report:?}");
     assert_eq!(server_status(&township, "township", &n1), "received");
@@ -652,14 +698,14 @@ fn a_revoked_device_is_refused_and_the_revocation_reaches_the_district() {
             reason: "丢失".into()
         }]
     );
-    assert_eq!(part.devices.len(), 1);
+    assert_eq!(part.devices.len(), 2);
 }
 
 #[test]
 fn staff_work_on_their_own_level_of_server() {
     let dir = tempfile::tempdir().unwrap();
     let (district, township) = district_and_township(dir.path());
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = tablet(dir.path(), &township, 101, 1);
     let n = register(&mut a, 1);
     sync_now(&mut a, &township.url).unwrap();
     sync_upward(&township);
@@ -734,7 +780,7 @@ fn staff_work_on_their_own_level_of_server() {
 fn the_districts_catalog_and_directory_reach_a_tablet_through_its_township() {
     let dir = tempfile::tempdir().unwrap();
     let (district, township) = district_and_township(dir.path());
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = tablet(dir.path(), &township, 101, 1);
     let demo = Catalog::demo();
     assert_eq!(a.catalog().version, demo.version);
     assert!(a.directory().unwrap().district.points.is_empty());
@@ -834,7 +880,7 @@ fn head(message: &[u8]) -> (String, Vec<String>, usize) {
 fn a_sync_round_trip_carries_only_the_headers_http_needs() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, server) = district_and_township(dir.path());
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = tablet(dir.path(), &server, 101, 1);
     register(&mut a, 1);
     sync_now(&mut a, &server.url).unwrap();
 

@@ -18,8 +18,8 @@ use agent_core::sync::client::{sync_now, Endpoint};
 use agent_core::sync::wire::PAGE_BYTES;
 
 use support::{
-    cli_refused, init_district, init_township_with, serve, server_binary, sync_upward_with, tablet,
-    TOWNSHIP_A,
+    cli_refused, enroll_tablet, enroll_township, init_district, init_township_with, new_tablet,
+    serve, server_binary, sync_upward_with, TOWNSHIP_A,
 };
 
 /// `sync-server make-cert --name 127.0.0.1 --out DIR`; returns what it printed.
@@ -98,6 +98,8 @@ fn tablet_township_and_district_over_https_with_pinned_cas() {
         township_data.join("district-ca.pem"),
     )
     .unwrap();
+    // It enrolls with the district over HTTPS, pinning that CA.
+    enroll_township(&district, &township_data, TOWNSHIP_A);
     enable_tls(&township_data, &make_cert(&root.join("township-tls")));
     let township = serve(&township_data);
     assert!(township.url.starts_with("https://"), "{}", township.url);
@@ -108,7 +110,12 @@ fn tablet_township_and_district_over_https_with_pinned_cas() {
     assert!(report["shared"].as_u64().unwrap() >= 1, "{report}");
 
     // A tablet pinning the township's CA syncs a ticket up; it goes on to the district.
-    let mut a = tablet(root, 101, 1);
+    let mut a = new_tablet(root, 101, 1);
+    enroll_tablet(
+        &mut a,
+        &township,
+        Endpoint::pinned(&township.url, &township_ca),
+    );
     let n = register(&mut a, 1);
     let report = sync_now(&mut a, Endpoint::pinned(&township.url, &township_ca)).unwrap();
     assert_eq!(report.uploaded, 1, "{report:?}");
@@ -129,7 +136,12 @@ fn tablet_township_and_district_over_https_with_pinned_cas() {
     // the certificate error is reported, the township stores nothing, the tablet keeps all.
     make_cert(&root.join("other-tls"));
     let other_ca = std::fs::read(root.join("other-tls/ca.pem")).unwrap();
-    let mut b = tablet(root, 102, 1);
+    let mut b = new_tablet(root, 102, 1);
+    enroll_tablet(
+        &mut b,
+        &township,
+        Endpoint::pinned(&township.url, &township_ca),
+    );
     let m = register(&mut b, 2);
     let err = sync_now(&mut b, Endpoint::pinned(&township.url, &other_ca))
         .unwrap_err()
