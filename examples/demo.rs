@@ -19,9 +19,11 @@ use agent_core::domain::number::TicketNumber;
 use agent_core::domain::receipt::receipt_text;
 use agent_core::store::{system_clock, Store, StoreOptions};
 use agent_core::sync::client::{sync_now, SyncReport};
+use agent_core::sync::enroll::enroll;
 use serde_json::{json, Value};
 use sync_server::admin;
 use sync_server::config::{Config, ServerRole, DEFAULT_LISTEN};
+use sync_server::enroll::CodeFor;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -118,6 +120,16 @@ fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<
 
 fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
     let staff = Staff::new();
+    println!();
+    println!("== 注册 ==");
+    // The district admin issues a one-time code for 柏林镇's server, which enrolls its key.
+    let code = admin::issue_code(
+        &dir.join("district"),
+        &CodeFor::Township(TOWNSHIP.into()),
+        24,
+    )?;
+    admin::enroll_with_parent(&dir.join("township"), &code.code)?;
+    println!("柏林镇服务器用区县签发的注册码 {} 注册", code.code);
     // The township fetches the directory, so it knows its village points.
     staff.sync_upward(township)?;
 
@@ -126,6 +138,17 @@ fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
     let mut opts = StoreOptions::new(StoreKey::from_bytes(&[7u8; 32])?, 101, 1, "李秀英");
     opts.clock = system_clock();
     let mut tablet = Store::open(dir.join("village-101.db"), opts)?;
+    // The township admin issues a code for the point's tablet; the agent types it in once.
+    let target = CodeFor::Device {
+        point: 101,
+        device: Some(1),
+    };
+    let code = admin::issue_code(&dir.join("township"), &target, 24)?;
+    enroll(&mut tablet, township, &code.code)?;
+    println!(
+        "平板（代办点101 设备01）用乡镇签发的注册码 {} 注册",
+        code.code
+    );
     let mut rng = demo::Rng::new(2026);
     let mut numbers: Vec<TicketNumber> = Vec::new();
     // 失业证 (handled at the township), 独生子女证补办 (materials missing),

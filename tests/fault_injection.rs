@@ -43,7 +43,9 @@ fn servers_killed_mid_request_lose_and_duplicate_nothing() {
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let (mut district, mut township) = district_and_township(dir.path());
-    let mut tablets: Vec<Store> = (101..=103).map(|p| tablet(dir.path(), p, 1)).collect();
+    let mut tablets: Vec<Store> = (101..=103)
+        .map(|p| tablet(dir.path(), &township, p, 1))
+        .collect();
     let catalog = Catalog::demo();
     let mut rng = Rng::new(7);
     let mut registered: Vec<TicketNumber> = Vec::new();

@@ -68,7 +68,7 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
     let mut relays_up = Vec::new();
     for (i, code) in [TOWNSHIP_A, TOWNSHIP_B].into_iter().enumerate() {
         let up = FlakyProxy::start(&district.url, 0, 11 + i as u64);
-        let server = start_township(dir.path(), code, &up.url);
+        let server = start_township_via(dir.path(), code, &district, &up.url);
         townships.push(server);
         relays_up.push(up);
     }
@@ -86,7 +86,7 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
         for point in points {
             for device in 1..=devices {
                 tablets.push(Tablet {
-                    store: tablet(dir.path(), point, device),
+                    store: tablet(dir.path(), &townships[township], point, device),
                     township,
                 });
             }

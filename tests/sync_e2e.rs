@@ -31,10 +31,10 @@ fn form(code: &str, seed: u64) -> agent_core::domain::ticket::NewTicket {
 fn a_ticket_goes_from_village_to_district_window_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let (district, bailin) = district_and_township(dir.path());
-    let longtan = start_township(dir.path(), TOWNSHIP_B, &district.url);
-    let mut a = tablet(dir.path(), 101, 1);
-    let mut b = tablet(dir.path(), 102, 1);
-    let mut c = tablet(dir.path(), 201, 1);
+    let longtan = start_township(dir.path(), TOWNSHIP_B, &district);
+    let mut a = tablet(dir.path(), &bailin, 101, 1);
+    let mut b = tablet(dir.path(), &bailin, 102, 1);
+    let mut c = tablet(dir.path(), &longtan, 201, 1);
 
     // Offline at the village points.
     let a1 = a.register(&form("YB012", 1)).unwrap().view.ticket.number;
@@ -146,7 +146,7 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
 fn a_township_restored_from_an_old_backup_gets_everything_back() {
     let dir = tempfile::tempdir().unwrap();
     let (district, mut bailin) = district_and_township(dir.path());
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = tablet(dir.path(), &bailin, 101, 1);
     let t1 = a.register(&form("YB012", 1)).unwrap().view.ticket.number;
     sync_now(&mut a, &bailin.url).unwrap();
     staff_ok(&bailin, "township", &t1, "accepted", json!({}));
@@ -248,8 +248,9 @@ fn a_township_syncs_upward_by_itself_soon_after_changes() {
         ],
         &data,
     );
+    enroll_township(&district, &data, TOWNSHIP_A);
     let township = serve(&data);
-    let mut a = tablet(dir.path(), 101, 1);
+    let mut a = new_tablet(dir.path(), 101, 1);
     let n = a.register(&form("YB012", 1)).unwrap().view.ticket.number;
     // The first scheduled sync runs at start and brings the directory down; until then the
     // township refuses tablets of points it does not know yet.
@@ -263,9 +264,23 @@ fn a_township_syncs_upward_by_itself_soon_after_changes() {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     };
+    // The township issues a code for point 101 once it knows the point.
+    let mut code = None;
     until("the directory", &mut || {
-        sync_now(&mut a, &township.url).is_ok()
+        let out = std::process::Command::new(server_binary())
+            .args(["enroll-code", "--point", "101", "--device", "1", "--data"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        code = text
+            .lines()
+            .find_map(|l| l.strip_prefix("enrollment code: "))
+            .map(str::to_owned);
+        code.is_some()
     });
+    agent_core::sync::enroll::enroll(&mut a, &township.url, &code.unwrap()).unwrap();
+    sync_now(&mut a, &township.url).unwrap();
     until("the ticket at the district", &mut || {
         server_status(&district, "window", &n) == "received"
     });

@@ -1,18 +1,23 @@
 /*
  * village.c: a village point's day through the Daiban C ABI, using only daiban.h and the
  * library. It opens a store, registers tickets, records an event, lists them, prints a
- * receipt, shows the sync status, syncs with the township server when one is given (with a
- * progress callback), and walks every error path a host can reach, checking each status code.
+ * receipt, shows the sync status, enrolls with the township server and syncs when one is
+ * given (with a progress callback), and walks every error path a host can reach, checking
+ * each status code.
  *
  * Build and run (from the repository root, after `cargo build -p daiban-ffi`):
  *
  *   cc -std=c11 -Wall -Wextra -Werror -I ffi/include examples/c/village.c \
  *      -L target/debug -ldaiban -Wl,-rpath,"$PWD/target/debug" -o /tmp/village
  *   /tmp/village "$(mktemp -d)"                         # offline
- *   /tmp/village "$(mktemp -d)" http://127.0.0.1:8700   # and sync with a township server
+ *   DAIBAN_ENROLL_CODE=7KQM-X2PA-9DHT \
+ *   /tmp/village "$(mktemp -d)" http://127.0.0.1:8700   # enroll, then sync with a township
  *
  * The server must be a township whose directory holds point 101 (as the demo directory
- * does); the program syncs as device 1 of point 101.
+ * does); the program syncs as device 1 of point 101. A new device enrolls once, with the
+ * code the township admin issued for it (`sync-server enroll-code --data DIR --point 101
+ * --device 1`), taken here from DAIBAN_ENROLL_CODE; without it the store must be enrolled
+ * already.
  *
  * Exit status: 0 when every call returned what was expected, 1 otherwise, 2 on bad usage.
  * ffi/tests/c_example.rs builds and runs it (also under valgrind) in CI.
@@ -138,11 +143,13 @@ int main(int argc, char **argv) {
     if (argc != 2 && argc != 3) {
         fprintf(stderr,
                 "usage: %s DIR [SERVER_URL]   (the store is created as DIR/village.db;\n"
-                "       with SERVER_URL, e.g. http://127.0.0.1:8700, it syncs with that township)\n",
+                "       with SERVER_URL, e.g. http://127.0.0.1:8700, it syncs with that township,\n"
+                "       enrolling first with the code in DAIBAN_ENROLL_CODE if set)\n",
                 argv[0]);
         return 2;
     }
     const char *server_url = argc == 3 ? argv[2] : NULL;
+    const char *enroll_code = getenv("DAIBAN_ENROLL_CODE");
     char path[4096];
     snprintf(path, sizeof path, "%s/village.db", argv[1]);
     uint8_t key[DAIBAN_KEY_LEN];
@@ -236,11 +243,29 @@ int main(int argc, char **argv) {
     if (server_url == NULL) {
         printf("sync: no server URL given, staying offline\n");
     } else {
+        /* Once per device: register its key with the township, using the admin's code. An
+         * https:// server also takes its CA certificate (PEM text) instead of NULL. */
+        if (enroll_code != NULL) {
+            char *enrolled = NULL;
+            expect("enroll", daiban_store_enroll(store, server_url, NULL, enroll_code, &enrolled),
+                   DAIBAN_OK);
+            if (enrolled != NULL) {
+                printf("    enrolled: %s\n", enrolled);
+            }
+            release(enrolled);
+        }
         struct sync_progress progress = {0, 0};
         char *report = NULL;
-        expect("sync_progress",
-               daiban_store_sync_progress(store, server_url, on_sync_progress, &progress, &report),
-               DAIBAN_OK);
+        daiban_status st =
+            daiban_store_sync_progress(store, server_url, on_sync_progress, &progress, &report);
+        if (st == DAIBAN_REVOKED && report != NULL) {
+            /* The township revoked this tablet: its store is wiped. The report lists, masked,
+             * the tickets the township never received, for the agent to redo there. */
+            printf("    revoked: %s\n", report);
+            release(report);
+            report = NULL;
+        }
+        expect("sync_progress", st, DAIBAN_OK);
         if (report != NULL) {
             long rounds = json_long(report, "rounds");
             printf("    %d progress call(s) for %ld round trip(s); uploaded %ld\n", progress.calls,
@@ -299,8 +324,17 @@ int main(int argc, char **argv) {
     expect("sync_progress: NULL server URL",
            daiban_store_sync_progress(store, NULL, on_sync_progress, NULL, &out),
            DAIBAN_NULL_ARGUMENT);
-    expect("sync: no server listening", daiban_store_sync(store, "http://127.0.0.1:1", &out),
-           DAIBAN_SYNC);
+    expect("enroll: NULL code", daiban_store_enroll(store, "http://127.0.0.1:1", NULL, NULL, &out),
+           DAIBAN_NULL_ARGUMENT);
+    if (server_url == NULL) {
+        expect("sync: not enrolled", daiban_store_sync(store, "http://127.0.0.1:1", &out),
+               DAIBAN_NOT_ENROLLED);
+    } else {
+        expect("sync: no server listening", daiban_store_sync(store, "http://127.0.0.1:1", &out),
+               DAIBAN_SYNC);
+        expect("sync: https without its CA", daiban_store_sync(store, "https://127.0.0.1:1", &out),
+               DAIBAN_SYNC);
+    }
     expect("cancel with nothing running", daiban_store_cancel(store), DAIBAN_OK);
     if (out != NULL) {
         printf("an out-parameter was written on failure\n");

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""A second host for libdaiban: Python ctypes, driving the library the way an Android app does
+r"""A second host for libdaiban: Python ctypes, driving the library the way an Android app does
 through JNA (load the shared library, declare each function, pass UTF-8 bytes and JSON, take
 strings back and free them, turn status codes into exceptions).
 
     cargo build -p daiban-ffi
     python3 examples/python/village.py target/debug/libdaiban.so "$(mktemp -d)"
+    DAIBAN_ENROLL_CODE=7KQM-X2PA-9DHT \
+    python3 examples/python/village.py target/debug/libdaiban.so "$(mktemp -d)" \
+        http://127.0.0.1:8700
+
+With a township server's URL it enrolls as device 1 of point 101 (the code its admin issued,
+from DAIBAN_ENROLL_CODE; without it the store must be enrolled already) and syncs.
 
 Exit status 0 when every call did what was expected; ffi/tests/python_host.rs runs it in CI.
 Only the standard library is used.
@@ -30,15 +36,19 @@ EVENT = 104
 NOT_FOUND = 105
 WRONG_KEY = 200
 INTERRUPTED = 205
+SYNC = 300
+REVOKED = 301
+NOT_ENROLLED = 302
 
 
 class DaibanError(Exception):
     """A failed call: the status code and the library's message (Chinese, for the agent)."""
 
-    def __init__(self, status, message):
+    def __init__(self, status, message, report=None):
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
+        self.report = report  # a revoked device's sync: what its wiped store lost
 
 
 class Library:
@@ -69,6 +79,10 @@ class Library:
             "daiban_store_search": (S, [P, C, out]),
             "daiban_store_due": (S, [P, ctypes.c_uint32, out]),
             "daiban_store_receipt": (S, [P, C, out]),
+            "daiban_store_enroll": (S, [P, C, C, C, out]),
+            # The progress callback (a CFUNCTYPE, or None) is passed as a plain pointer here.
+            "daiban_store_sync_tls": (S, [P, C, C, P, P, out]),
+            "daiban_store_sync_status": (S, [P, out]),
         }
         for name, (restype, argtypes) in sigs.items():
             f = getattr(lib, name)
@@ -87,10 +101,10 @@ class Library:
             if status != OK:
                 raise DaibanError(status, "daiban_string_free failed")
 
-    def check(self, status):
+    def check(self, status, report=None):
         if status != OK:
             message = self.take(self.lib.daiban_last_error_message()) or ""
-            raise DaibanError(status, message)
+            raise DaibanError(status, message, report)
 
     def call_out(self, fn, *args):
         """A call whose last parameter is a char ** out-parameter; returns the string."""
@@ -138,6 +152,24 @@ class Store:
     def catalog(self):
         return json.loads(self.lib.call_out(self.lib.lib.daiban_store_catalog, self.handle))
 
+    def enroll(self, url, code, ca_pem=None):
+        """Once per device: register with the township using its admin's one-time code."""
+        return json.loads(self.lib.call_out(self.lib.lib.daiban_store_enroll, self.handle,
+                                            utf8(url), ca_pem and utf8(ca_pem), utf8(code)))
+
+    def sync(self, url, ca_pem=None):
+        out = ctypes.c_void_p(None)
+        status = self.lib.lib.daiban_store_sync_tls(self.handle, utf8(url),
+                                                    ca_pem and utf8(ca_pem), None, None,
+                                                    ctypes.byref(out))
+        # Written on OK, and on REVOKED (the one failure that writes it).
+        report = self.lib.take(out.value)
+        self.lib.check(status, report and json.loads(report))
+        return json.loads(report)
+
+    def sync_status(self):
+        return json.loads(self.lib.call_out(self.lib.lib.daiban_store_sync_status, self.handle))
+
     def close(self):
         self.lib.check(self.lib.lib.daiban_store_free(self.handle))
 
@@ -181,9 +213,10 @@ def expect_error(what, status, fn, *args):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(f"usage: {sys.argv[0]} LIBDAIBAN_SO DIR", file=sys.stderr)
+    if len(sys.argv) not in (3, 4):
+        print(f"usage: {sys.argv[0]} LIBDAIBAN_SO DIR [SERVER_URL]", file=sys.stderr)
         return 2
+    server = sys.argv[3] if len(sys.argv) == 4 else None
     lib = Library(sys.argv[1])
     path = os.path.join(sys.argv[2], "village.db")
     key = bytes(range(32))  # an Android app takes this from the keystore
@@ -236,6 +269,24 @@ def main():
     assert text.startswith("为民服务全程代理承办单（回执）"), text
     print(text, end="")
     assert any(i["code"] == "SB001" for i in store.catalog()["items"])
+
+    # Sync with the township: enroll once (an https server also takes its CA, PEM), then sync.
+    assert store.sync_status()["pending"] == 13
+    if server is None:
+        expect_error("sync: not enrolled", NOT_ENROLLED, store.sync, "http://127.0.0.1:1")
+    else:
+        code = os.environ.get("DAIBAN_ENROLL_CODE")
+        if code:
+            print("enrolled:", store.enroll(server, code))
+        try:
+            report = store.sync(server)
+        except DaibanError as e:
+            if e.status == REVOKED:  # wiped: show the agent what never reached the township
+                print("revoked; never received:", [t["number"] for t in e.report["unsynced"]])
+            raise
+        assert report["uploaded"] == 13, report
+        assert store.sync_status()["pending"] == 0
+        print(f"synced: {report['uploaded']} tickets in {report['rounds']} round trip(s)")
 
     # Errors an app must handle: each comes back as a status, never a crash.
     bad = form("赵四", "19800101", 1, ALL)

@@ -1,7 +1,7 @@
 //! examples/c/village.c, built with the system C compiler against the header and the library
-//! only, runs clean: every call returns what the program expects, offline and syncing with a
-//! real township server (the `sync-server` binary `cargo test --workspace` builds), and under
-//! valgrind there are no memory errors and no leaks.
+//! only, runs clean: every call returns what the program expects, offline and enrolling and
+//! syncing with a real township server (the `sync-server` binary `cargo test --workspace`
+//! builds), and under valgrind there are no memory errors and no leaks.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -56,27 +56,41 @@ fn report(what: &str, out: &Output) -> String {
     )
 }
 
+/// A code for the example's tablet (device 1 of point 101) from the township's admin.
+fn enrollment_code(township: &support::Server) -> String {
+    support::enrollment_code(&township.data, &["--point", "101", "--device", "1"])
+}
+
 #[test]
 fn the_c_example_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = dynamic_build(tmp.path());
     let store_dir = tempfile::tempdir().unwrap();
-    let out = Command::new(&exe).arg(store_dir.path()).output().unwrap();
+    let out = Command::new(&exe)
+        .arg(store_dir.path())
+        .env_remove("DAIBAN_ENROLL_CODE")
+        .output()
+        .unwrap();
     let text = report("village", &out);
     assert!(out.status.success(), "{text}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("PASS: 0 unexpected result(s)"), "{text}");
     assert!(stdout.contains("为民服务全程代理承办单（回执）"), "{text}");
     assert!(stdout.contains("no server URL given"), "{text}");
+    assert!(stdout.contains("sync: not enrolled"), "{text}");
     assert!(stdout.contains("free again (double free)"), "{text}");
     // Misuse is reported as statuses, never as a crash: nothing on stderr.
     assert!(out.stderr.is_empty(), "{text}");
 }
 
-/// What the run with a server must show: a progress line per round trip, and the status
-/// before (3 waiting) and after (none waiting, the last sync ok).
+/// What the run with a server must show: the enrollment, a progress line per round trip,
+/// and the status before (3 waiting) and after (none waiting, the last sync ok).
 fn assert_synced(stdout: &str, text: &str) {
     assert!(stdout.contains("PASS: 0 unexpected result(s)"), "{text}");
+    assert!(
+        stdout.contains(r#"enrolled: {"township":"431023101","point":101,"device":1}"#),
+        "{text}"
+    );
     assert!(stdout.contains("sync round 1: uploaded 3"), "{text}");
     assert!(stdout.contains("progress call(s) for"), "{text}");
     assert!(
@@ -97,6 +111,7 @@ fn the_c_example_syncs_with_a_township() {
     let out = Command::new(&exe)
         .arg(store_dir.path())
         .arg(&township.url)
+        .env("DAIBAN_ENROLL_CODE", enrollment_code(&township))
         .output()
         .unwrap();
     let text = report("village with a server", &out);
@@ -142,6 +157,7 @@ fn the_c_example_is_clean_under_valgrind() {
         .arg(&exe)
         .arg(store_dir.path())
         .arg(&township.url)
+        .env("DAIBAN_ENROLL_CODE", enrollment_code(&township))
         .output()
         .unwrap();
     let text = report("valgrind village", &out);

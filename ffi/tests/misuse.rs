@@ -433,17 +433,25 @@ fn status_messages_cover_every_code() {
 }
 
 #[test]
-fn sync_without_a_link_is_a_sync_status_and_loses_nothing() {
+fn sync_of_an_unenrolled_store_is_refused_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let h = open(&dir.path().join("t.db"));
     let (st, _) = register(h, &forms(21, 1)[0]);
     assert_eq!(st, DAIBAN_OK);
     let url = c("http://127.0.0.1:1");
     let mut out: *mut c_char = sentinel();
+    // Not enrolled: refused before any request (there is no server at that address).
     let st = unsafe { daiban_store_sync(h, url.as_ptr(), &mut out) };
-    assert_eq!(st, DAIBAN_SYNC, "{:?}", last_error());
+    assert_eq!(st, DAIBAN_NOT_ENROLLED, "{:?}", last_error());
     assert_eq!(out, sentinel(), "out-parameter untouched on failure");
-    assert!(last_error().unwrap().contains("同步失败"));
+    assert!(last_error().unwrap().contains("尚未注册"));
+    // Enrolling needs the server: no link is a sync status, with the reason.
+    let (st, message) = enroll(h, "http://127.0.0.1:1", None, "7KQM-X2PA-9DHT");
+    assert_eq!(st, DAIBAN_SYNC, "{message}");
+    assert!(
+        message.contains("注册失败") && message.contains("无法连接"),
+        "{message}"
+    );
     // NULL arguments are refused before anything happens.
     assert_eq!(
         unsafe { daiban_store_sync(h, ptr::null(), &mut out) },

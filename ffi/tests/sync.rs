@@ -1,7 +1,8 @@
 //! Sync through the ABI against real server processes (a district and a township, the
 //! `sync-server` binary `cargo test --workspace` builds): progress once per round trip, the
 //! handle usable while a round trip is in flight, cancel between round trips, and the sync
-//! status before and after.
+//! status before and after. Each tablet enrolls through the ABI first (tests/enroll.rs tests
+//! enrollment and revocation themselves).
 //!
 //! To hold a round trip in flight deterministically, the tablet syncs through [`Relay`], a
 //! small HTTP relay on loopback in front of the township that keeps the first request
@@ -47,6 +48,13 @@ impl Handle {
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// Enroll the store (device 1 of point 101) through the C ABI with a code from `township`.
+fn enroll_with(h: *mut daiban_store, township: &support::Server) {
+    let code = support::enrollment_code(&township.data, &["--point", "101", "--device", "1"]);
+    let (st, enrolled) = enroll(h, &township.url, None, &code);
+    assert_eq!(st, DAIBAN_OK, "{enrolled}");
 }
 
 fn sync(h: *mut daiban_store, url: &str) -> (daiban_status, String) {
@@ -112,6 +120,7 @@ fn progress_is_reported_once_per_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, township) = support::district_and_township(dir.path());
     let h = open(&dir.path().join("t.db"));
+    enroll_with(h, &township);
     register_many(h, 31, BACKLOG);
 
     let mut seen = Seen {
@@ -215,6 +224,7 @@ fn sync_status_before_and_after_syncs() {
     let path = dir.path().join("t.db");
     let refused_number = add_ticket_the_server_refuses(&path);
     let h = open(&path);
+    enroll_with(h, &township);
     register_many(h, 32, 3);
 
     let before = sync_status(h);
@@ -469,6 +479,7 @@ fn a_search_completes_while_a_sync_waits_for_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, township) = support::district_and_township(dir.path());
     let h = Handle(open(&dir.path().join("t.db")) as usize);
+    enroll_with(h.ptr(), &township);
     register_many(h.ptr(), 33, 5);
     let mut relay = Relay::start(&township.url);
 
@@ -506,6 +517,7 @@ fn a_cancel_during_a_round_trip_stops_the_sync_before_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, township) = support::district_and_township(dir.path());
     let h = Handle(open(&dir.path().join("t.db")) as usize);
+    enroll_with(h.ptr(), &township);
     register_many(h.ptr(), 34, BACKLOG);
     let mut relay = Relay::start(&township.url);
 
@@ -543,6 +555,7 @@ fn a_cancel_during_a_round_trip_that_fails_stops_before_the_retry() {
     let dir = tempfile::tempdir().unwrap();
     let (_district, township) = support::district_and_township(dir.path());
     let h = Handle(open(&dir.path().join("t.db")) as usize);
+    enroll_with(h.ptr(), &township);
     register_many(h.ptr(), 35, 3);
     let mut relay = Relay::start(&township.url);
 

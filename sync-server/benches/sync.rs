@@ -61,7 +61,7 @@ use workload::{form, s};
 
 use agent_core::crypto::StoreKey;
 use agent_core::doc::TicketDoc;
-use agent_core::domain::directory::{DirectoryPart, Point, Township};
+use agent_core::domain::directory::{DirectoryPart, Point, ServerIdentity, Township};
 use agent_core::domain::event::{EventDraft, EventKind};
 use agent_core::domain::number::TicketNumber;
 use agent_core::store::{Store, StoreOptions};
@@ -78,6 +78,7 @@ use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 use sync_server::config::ServerRole;
+use sync_server::enroll::{issue_code, CodeFor};
 use sync_server::http::{app, serve, AppState};
 use sync_server::store::ServerStore;
 use sync_server::sync::ServerInfo;
@@ -221,12 +222,14 @@ impl Drop for LocalServer {
 /// The benchmark's township code (the demo township's).
 const TOWNSHIP: &str = "431023101";
 
-/// The district's directory part: the township and one point per tablet.
-fn directory_json(points: &[u32]) -> Res<String> {
+/// The district's directory part: the township (its server enrolled) and one point per
+/// tablet.
+fn directory_json(points: &[u32], township: ServerIdentity) -> Res<String> {
     let part = DirectoryPart {
         townships: vec![Township {
             code: TOWNSHIP.into(),
             name: "柏林镇".into(),
+            server: Some(township),
         }],
         points: points
             .iter()
@@ -251,24 +254,37 @@ struct Servers {
 }
 
 fn start_servers(dir: &Path, listen: &str, district_listen: &str, points: &[u32]) -> Res<Servers> {
-    let district = start_district(dir, district_listen, points)?;
-    let township = start_server(
-        ServerStore::open(dir.join("township.db"))?,
-        ServerInfo {
-            role: ServerRole::Township,
-            server_id: "srv-bench".into(),
-            township: Some(TOWNSHIP.into()),
-        },
-        listen,
-        Some(district.url.clone()),
-    )?;
+    let store = ServerStore::open(dir.join("township.db"))?;
+    let (district, store) = start_district(dir, district_listen, points, store)?;
+    let township = start_server(store, township_info(), listen, Some(district.url.clone()))?;
     Ok(Servers { district, township })
 }
 
-/// A district on `listen` whose directory lists the benchmark's township and `points`.
-fn start_district(dir: &Path, listen: &str, points: &[u32]) -> Res<LocalServer> {
+fn township_info() -> ServerInfo {
+    ServerInfo {
+        role: ServerRole::Township,
+        server_id: "srv-bench".into(),
+        township: Some(TOWNSHIP.into()),
+    }
+}
+
+/// A district on `listen` whose directory lists the benchmark's township, its server
+/// (`township`'s identity, as enrollment would record it) and `points`.
+fn start_district(
+    dir: &Path,
+    listen: &str,
+    points: &[u32],
+    mut township: ServerStore,
+) -> Res<(LocalServer, ServerStore)> {
+    let identity = ServerIdentity {
+        actor: township.actor().to_hex_string(),
+        key: township.signing_key()?.public_hex(),
+    };
     let mut store = ServerStore::open(dir.join("district.db"))?;
-    store.publish(&SharedName::Directory, directory_json(points)?.as_bytes())?;
+    store.publish(
+        &SharedName::Directory,
+        directory_json(points, identity)?.as_bytes(),
+    )?;
     start_server(
         store,
         ServerInfo {
@@ -279,6 +295,27 @@ fn start_district(dir: &Path, listen: &str, points: &[u32]) -> Res<LocalServer> 
         listen,
         None,
     )
+    .map(|district| (district, township))
+}
+
+/// Enroll a tablet with the benchmark's township the way an installer does: a one-time code
+/// issued on the township's store (`township_db`), then the enrollment over HTTP at `url`
+/// (the township itself, not through the proxy: enrollment is not part of any figure).
+fn enroll_tablet(township_db: &Path, url: &str, tablet: &mut Store) -> Res<()> {
+    let mut township = ServerStore::open(township_db)?;
+    let target = CodeFor::Device {
+        point: tablet.point(),
+        device: Some(tablet.device()),
+    };
+    let issued = issue_code(
+        &mut township,
+        &township_info(),
+        &target,
+        1,
+        sync_server::now(),
+    )?;
+    agent_core::sync::enroll::enroll(tablet, url, &issued.code)?;
+    Ok(())
 }
 
 /// Serve `store` on `listen`; with a `parent`, sync with it once before answering (the
@@ -1559,7 +1596,14 @@ fn run(n: usize, opts: &Opts) -> Res<Summary> {
         .collect();
     names.sort();
 
-    // Servers and proxy, or an external server.
+    // Servers and proxy, or an external server (whose township store file is at
+    // DAIBAN_BENCH_TOWNSHIP_DB, for the tablets' enrollment codes).
+    let township_db = match &opts.external {
+        Some(_) => std::env::var_os("DAIBAN_BENCH_TOWNSHIP_DB")
+            .map(PathBuf::from)
+            .ok_or("an external server needs DAIBAN_BENCH_TOWNSHIP_DB (its township.db)")?,
+        None => dir.path().join("township.db"),
+    };
     let (servers, proxy, sync_url, staff_base, district_base) = match &opts.external {
         Some(url) => {
             let staff = opts.staff_url.clone().unwrap_or_else(|| url.clone());
@@ -1601,6 +1645,8 @@ fn run(n: usize, opts: &Opts) -> Res<Summary> {
             dir.path().join(format!("{name}.db")),
             StoreOptions::new(key, point, 1, agent),
         )?;
+        let mut store = store;
+        enroll_tablet(&township_db, &staff_base, &mut store)?;
         index.insert(name.clone(), i);
         tablets.push(Tablet {
             name: name.clone(),
@@ -1891,18 +1937,16 @@ fn tls_overhead() -> Res<()> {
     const TICKETS: usize = 5;
     let dir = tempfile::tempdir()?;
     let points: Vec<u32> = (1..=TABLETS).map(|t| 100 + t).collect();
-    let district = start_district(dir.path(), "127.0.0.1:0", &points)?;
+    let township_db = dir.path().join("township.db");
+    let (district, township) = start_district(
+        dir.path(),
+        "127.0.0.1:0",
+        &points,
+        ServerStore::open(&township_db)?,
+    )?;
     let pair = sync_server::tls::make_cert(&["127.0.0.1".to_owned()])?;
     let tls = sync_server::tls::server_config(pair.cert_pem.as_bytes(), pair.key_pem.as_bytes())?;
-    let state = AppState::new(
-        ServerStore::open(dir.path().join("township.db"))?,
-        ServerInfo {
-            role: ServerRole::Township,
-            server_id: "srv-bench".into(),
-            township: Some(TOWNSHIP.into()),
-        },
-    )
-    .with_parent(Some(district.url.clone()));
+    let state = AppState::new(township, township_info()).with_parent(Some(district.url.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -1936,7 +1980,12 @@ fn tls_overhead() -> Res<()> {
             options,
         )?);
     }
-    // First contact (the directory comes down), not counted.
+    // Enrollment, then first contact (the directory with every enrolled tablet comes down),
+    // not counted.
+    let township_url = format!("http://{plain_addr}");
+    for t in &mut tablets {
+        enroll_tablet(&township_db, &township_url, t)?;
+    }
     for t in &mut tablets {
         sync_now(t, &plain_url)?;
     }

@@ -212,17 +212,39 @@ pub fn district_and_township(dir: &Path) -> (Server, Server) {
     let district_data = dir.join("district");
     init_district(&district_data);
     let district = serve(&district_data);
-    let township = start_township(dir, TOWNSHIP_A, &district.url);
+    let township = start_township(dir, TOWNSHIP_A, &district);
     (district, township)
 }
 
-/// Start a township under `parent` and sync it once so it holds the directory.
-pub fn start_township(dir: &Path, code: &str, parent: &str) -> Server {
+/// Start a township under `district`, enrolled there, and sync it once so it holds the
+/// directory.
+pub fn start_township(dir: &Path, code: &str, district: &Server) -> Server {
+    start_township_via(dir, code, district, &district.url)
+}
+
+/// [`start_township`] reaching its district at `parent` (e.g. a relay in front of it).
+pub fn start_township_via(dir: &Path, code: &str, district: &Server, parent: &str) -> Server {
     let data = dir.join(format!("township-{code}"));
     init_township(&data, code, parent);
+    enroll_township(district, &data, code);
     let server = serve(&data);
     sync_upward(&server);
     server
+}
+
+/// Issue an enrollment code with `sync-server enroll-code ARGS` on a server's data directory.
+pub fn enrollment_code(server_data: &Path, args: &[&str]) -> String {
+    let out = cli(&[&["enroll-code"], args].concat(), server_data);
+    out.lines()
+        .find_map(|l| l.strip_prefix("enrollment code: "))
+        .unwrap_or_else(|| panic!("no code in: {out}"))
+        .to_owned()
+}
+
+/// Enroll the township server at `township_data` (code `code`) with the serving `district`.
+pub fn enroll_township(district: &Server, township_data: &Path, code: &str) {
+    let issued = enrollment_code(&district.data, &["--township", code]);
+    cli(&["enroll", "--code", &issued], township_data);
 }
 
 /// Ask a township to sync with its district now; returns the report.
@@ -244,8 +266,8 @@ pub fn sync_upward_with(client: &reqwest::blocking::Client, url: &str) -> Value 
     body
 }
 
-/// A tablet store of `point` (device 1) with the system clock.
-pub fn tablet(dir: &Path, point: u32, device: u32) -> Store {
+/// A tablet store of `point` and `device` with the system clock, not enrolled anywhere.
+pub fn new_tablet(dir: &Path, point: u32, device: u32) -> Store {
     let mut o = StoreOptions::new(
         StoreKey::from_bytes(&[(point as u8) ^ (device as u8).wrapping_mul(31); 32]).unwrap(),
         point,
@@ -254,6 +276,30 @@ pub fn tablet(dir: &Path, point: u32, device: u32) -> Store {
     );
     o.clock = system_clock();
     Store::open(dir.join(format!("tablet-{point}-{device}.db")), o).unwrap()
+}
+
+/// A tablet store of `point` and `device`, enrolled with `township` (once: reopening an
+/// enrolled tablet's file does not enroll it again).
+pub fn tablet(dir: &Path, township: &Server, point: u32, device: u32) -> Store {
+    let mut store = new_tablet(dir, point, device);
+    enroll_tablet(&mut store, township, township.url.as_str());
+    store
+}
+
+/// Enroll a tablet with the township serving `township` (at `endpoint`: its URL, or its URL
+/// and CA): a code from `enroll-code` on the township's data directory, then agent-core's
+/// enrollment. Does nothing for a tablet already enrolled.
+pub fn enroll_tablet<'a>(
+    store: &mut Store,
+    township: &Server,
+    endpoint: impl Into<agent_core::sync::client::Endpoint<'a>>,
+) {
+    if store.enrolled_township().unwrap().is_some() {
+        return;
+    }
+    let (point, device) = (store.point().to_string(), store.device().to_string());
+    let code = enrollment_code(&township.data, &["--point", &point, "--device", &device]);
+    agent_core::sync::enroll::enroll(store, endpoint, &code).unwrap();
 }
 
 /// POST a staff event; `role` is `township` or `window`. Returns (status, body).
@@ -375,4 +421,56 @@ impl FlakyProxy {
         self.drop_percent
             .store(percent, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// A tablet's next sync request, built by hand: its outbox as its device, unsigned (see
+/// `agent_core::sync::wire::sign_request`), with the outgoing tickets.
+pub fn device_request(
+    store: &mut Store,
+    counter: u64,
+    cursor: u64,
+) -> (
+    agent_core::sync::wire::SyncRequest,
+    Vec<agent_core::store::Outgoing>,
+) {
+    use agent_core::sync::wire::{DocChanges, Peer, SyncRequest, PAGE_BYTES, PROTOCOL_VERSION};
+    let out = store.outbox(PAGE_BYTES).unwrap();
+    let req = SyncRequest {
+        v: PROTOCOL_VERSION,
+        peer: Peer::Device {
+            point: store.point(),
+            device: store.device(),
+        },
+        counter,
+        cursor,
+        epoch: store.sync_epoch().unwrap(),
+        changes: out
+            .iter()
+            .map(|o| DocChanges {
+                ticket: o.number.to_string(),
+                bytes: agent_core::sync::pack::pack(&o.bytes).unwrap(),
+            })
+            .collect(),
+        shared: vec![],
+        whole: vec![],
+    };
+    (req, out)
+}
+
+/// POST a body to `url`/v1/sync with these headers; returns (status, text, bytes).
+pub fn post_sync_with(
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    let mut req = reqwest::blocking::Client::new()
+        .post(format!("{url}/v1/sync"))
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().unwrap().to_vec();
+    (status, String::from_utf8_lossy(&bytes).into_owned(), bytes)
 }

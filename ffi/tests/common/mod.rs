@@ -96,6 +96,22 @@ pub fn register_ok(store: *mut daiban_store, form: &CStr) -> String {
     v["view"]["ticket"]["number"].as_str().unwrap().to_owned()
 }
 
+/// Enroll through the C ABI, as a host does: the township at `url` (with its CA, PEM, for
+/// `https://`) and the one-time code its admin issued.
+pub fn enroll(
+    store: *mut daiban_store,
+    url: &str,
+    ca_pem: Option<&str>,
+    code: &str,
+) -> (daiban_status, String) {
+    let (url, code) = (c(url), c(code));
+    let ca = ca_pem.map(c);
+    let ca_ptr = ca.as_ref().map_or(ptr::null(), |c| c.as_ptr());
+    out_string(|out| unsafe {
+        daiban_store_enroll(store, url.as_ptr(), ca_ptr, code.as_ptr(), out)
+    })
+}
+
 pub fn search(store: *mut daiban_store, query: &str) -> (daiban_status, String) {
     let q = c(query);
     out_string(|out| unsafe { daiban_store_search(store, q.as_ptr(), out) })
