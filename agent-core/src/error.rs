@@ -53,11 +53,16 @@ pub enum Error {
     /// The link or the server failed; nothing local was lost, sync again later.
     #[error("同步失败：{0}")]
     Sync(String),
+    /// This device has not enrolled with a township yet: nothing was sent (a server would
+    /// refuse it).
+    #[error("本设备尚未注册，不能同步：请先用乡镇中心签发的注册码注册本设备")]
+    NotEnrolled,
     /// The server refused the request: this device was revoked (lost, replaced). A store
     /// synced with [`crate::sync::client::sync_now`] is then wiped; `unsynced` lists (masked)
-    /// the tickets its township never received, so the agent can redo them there.
+    /// the tickets whose latest changes its township never received, so the agent can check
+    /// and redo them there.
     #[error(
-        "本设备已停用（{reason}），本机办件数据已清除{}",
+        "本设备已停用（{reason}），本机办件数据已清除，请联系乡镇中心{}",
         unsynced_text(unsynced)
     )]
     Revoked {
@@ -75,7 +80,7 @@ fn unsynced_text(unsynced: &[crate::store::TicketSummary]) -> String {
         .map(|t| format!("{}（{}，{}）", t.number, t.item_name, t.applicant))
         .collect();
     format!(
-        "；{}件办件未送达乡镇，请到乡镇中心重新办理：{}",
+        "；以下{}件办件（或其最近的办理记录）未送达乡镇，请到乡镇中心核对补办：{}",
         unsynced.len(),
         list.join("、")
     )

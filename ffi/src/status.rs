@@ -234,6 +234,7 @@ pub(crate) fn from_core(e: Error) -> Failure {
         Error::Sync(_) => (DAIBAN_SYNC, true),
         // Lists the unsynced tickets with masked names, ID numbers and phones only.
         Error::Revoked { .. } => (DAIBAN_REVOKED, true),
+        Error::NotEnrolled => (DAIBAN_NOT_ENROLLED, true),
         _ => (DAIBAN_INTERNAL, true),
     };
     let message = if detailed {

@@ -65,7 +65,7 @@ impl Replica for Stepwise<'_> {
     }
 
     fn signing_key(&mut self) -> agent_core::Result<SigningKey> {
-        self.step(Store::signing_key)
+        self.step(Store::sync_key)
     }
 
     fn outbox(&mut self, max_bytes: usize) -> agent_core::Result<Vec<Upload<Self::Mark>>> {
@@ -186,26 +186,6 @@ impl From<agent_core::Error> for Unfinished {
     }
 }
 
-/// Refuse, before any request, a sync the server would refuse anyway: a wiped store (its
-/// device was revoked) and a device that never enrolled.
-fn ready_to_sync(store: &Store) -> Result<(), Unfinished> {
-    if store.is_wiped()? {
-        return Err(agent_core::Error::Revoked {
-            reason: "本机数据已清除".into(),
-            unsynced: Vec::new(),
-        }
-        .into());
-    }
-    if store.enrolled_township()?.is_none() {
-        return Err(Failure::new(
-            DAIBAN_NOT_ENROLLED,
-            "本设备尚未注册，不能同步：请先用乡镇中心签发的注册码注册本设备",
-        )
-        .into());
-    }
-    Ok(())
-}
-
 /// Run one sync on the handle and record how it ended in the store.
 fn sync(
     store: *const daiban_store,
@@ -226,22 +206,16 @@ fn sync(
     let cancels_at_start = open.cancels.load(Ordering::SeqCst);
     // Cancels made before this sync do not stop it; the store's flag is what its own long
     // steps (a new calendar from the server) check.
-    let ready = {
-        let s = open.store.lock().map_err(|_| poisoned())?;
-        s.reset_interrupt();
-        ready_to_sync(&s)
-    };
+    open.store.lock().map_err(|_| poisoned())?.reset_interrupt();
     let mut last = SyncReport::default();
-    let result = ready.and_then(|()| {
-        exchange(
-            &open,
-            cancels_at_start,
-            server,
-            progress,
-            user_data,
-            &mut last,
-        )
-    });
+    let result = exchange(
+        &open,
+        cancels_at_start,
+        server,
+        progress,
+        user_data,
+        &mut last,
+    );
     let outcome = match &result {
         Ok(_) => SyncOutcome::Ok,
         Err(u) if u.failure.status == DAIBAN_INTERRUPTED => SyncOutcome::Interrupted,

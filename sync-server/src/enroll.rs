@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, FixedOffset};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use agent_core::crypto::identity::is_public_key;
-use agent_core::domain::directory::{Device, DirectoryPart, Revoked, ServerIdentity};
+use agent_core::domain::directory::{is_actor, Device, DirectoryPart, Revoked, ServerIdentity};
 use agent_core::domain::number::TicketNumber;
 use agent_core::sync::enroll::{normalize_code, EnrollRequest, Enrolled};
 use agent_core::sync::shared::SharedName;
@@ -44,7 +44,10 @@ pub struct Issued {
     pub expires: DateTime<FixedOffset>,
 }
 
-/// Issue a one-time code valid for `hours`.
+/// Longest a code may live: a month (tablets delivered to points over some weeks).
+pub const MAX_CODE_HOURS: u32 = 720;
+
+/// Issue a one-time code valid for `hours` (1 to [`MAX_CODE_HOURS`]).
 pub fn issue_code(
     store: &mut ServerStore,
     info: &ServerInfo,
@@ -99,7 +102,7 @@ pub fn issue_code(
         }
     };
     let code = random_code()?;
-    let expires = now + Duration::hours(i64::from(hours.max(1)));
+    let expires = now + Duration::hours(i64::from(hours.clamp(1, MAX_CODE_HOURS)));
     tx.execute(
         "INSERT INTO enroll_codes (digest, peer, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -192,12 +195,13 @@ pub fn enroll(
     }
     let actor = automerge::ActorId::try_from(req.actor.as_str())
         .ok()
-        .filter(|a| !a.to_bytes().is_empty() && a.to_bytes().len() <= 32)
+        .filter(|_| is_actor(&req.actor))
         .ok_or_else(|| Error::BadRequest("执行者编号格式错误".into()))?;
     if !is_public_key(&req.key) {
         return Err(Error::BadRequest("公钥格式错误".into()));
     }
     let used_by = format!("{}:{}", actor.to_hex_string(), req.key);
+    let own_actor = store.actor().clone();
     let tx = store.begin()?;
     let row: Option<(String, String, Option<String>)> = tx
         .query_row(
@@ -235,18 +239,8 @@ pub fn enroll(
         return Err(Error::Forbidden("注册码已过期，请向管理员重新申请".into()));
     }
     let dir = directory(&tx)?;
-    let known_actor = dir
-        .townships
-        .values()
-        .flat_map(|p| &p.devices)
-        .any(|d| d.actor == actor.to_hex_string())
-        || dir
-            .district
-            .townships
-            .iter()
-            .filter_map(|t| t.server.as_ref())
-            .any(|s| s.actor == actor.to_hex_string());
-    if known_actor {
+    let hex = actor.to_hex_string();
+    if actor == own_actor || dir.actors().any(|(a, _)| a == hex) {
         return Err(Error::Forbidden(
             "执行者编号已被其他设备或服务器使用".into(),
         ));

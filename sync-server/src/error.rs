@@ -26,7 +26,7 @@ pub enum Error {
     /// The device was revoked (410): it is to stop syncing and wipe its store.
     #[error("{0}")]
     Revoked(String),
-    /// The requester may not do this here (403): out of scope, revoked, wrong server.
+    /// The requester may not do this here (403): out of scope, not enrolled, wrong server.
     #[error("{0}")]
     Forbidden(String),
     #[error("没有编号为{0}的办件")]

@@ -123,8 +123,8 @@ enum Cmd {
         /// The township whose server enrolls (district server).
         #[arg(long)]
         township: Option<String>,
-        /// Hours the code stays valid.
-        #[arg(long, default_value_t = 24)]
+        /// Hours the code stays valid (1–720).
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=i64::from(sync_server::enroll::MAX_CODE_HOURS)))]
         hours: u32,
     },
     /// Enroll this township server with its district, with the code the district issued.

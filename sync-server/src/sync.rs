@@ -1,11 +1,14 @@
 //! `POST /v1/sync`: one request, one SQLite transaction.
 //!
-//! 1. Idempotency: the device's last counter and response are stored with the work they
-//!    describe, in the same transaction. The same counter again gets the same bytes; an older
-//!    one is refused (409); a newer one is processed.
-//! 2. Each uploaded ticket is merged into the server's document and checked (its number
-//!    belongs to the requesting point, it still reads as a ticket of that point, every new
-//!    event is an agent's). A refused ticket stores nothing; it never blocks the rest.
+//! 1. Who is asking: the peer must be enrolled in the directory (not revoked, 410) and the
+//!    request signed with its key (401). The peer's last counter and response are stored
+//!    with the work they describe, in the same transaction. The same counter again gets the
+//!    same bytes; an older one is refused (409); a newer one is processed.
+//! 2. Each uploaded ticket is measured against the per-ticket caps, merged into the server's
+//!    document and checked: its number belongs to the peer, it still reads as a ticket of
+//!    that point, every new change is by an actor the peer speaks for, recorded events are
+//!    unchanged, and every new event passes the role table of the actor that wrote it. A
+//!    refused ticket stores nothing; it never blocks the rest.
 //! 3. New changes go to the change log with their origin; a township server then stamps
 //!    `received` (first arrival) and `arrived` (for each clock-moving tablet event) with
 //!    server time, logged as a separate `server` batch.
@@ -58,7 +61,8 @@ struct Scope {
     key: String,
     /// Who may have written what the peer brings: actor → the roles its events may carry.
     /// A tablet: itself (agent). A township at its district: its server (township staff and
-    /// server stamps) and its devices, revoked ones included (what they wrote before).
+    /// server stamps) and its devices, revoked ones included: the township refuses a revoked
+    /// device itself, and relays what it wrote before.
     authors: HashMap<ActorId, &'static [Role]>,
     /// This store was restored from a backup and the peer has not completed a sync since:
     /// it may bring back events this server wrote and lost in the restore.
@@ -110,8 +114,7 @@ impl Scope {
 
 /// Decide who may sync here, and with which key: an enrolled tablet of one of this
 /// township's points (not revoked), or, at a district, one of its enrolled townships.
-fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
-    let directory = store.directory()?;
+fn scope(directory: Directory, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
     let (township, key) = match (peer, info.role, info.township.as_deref()) {
         (Peer::Device { point, device }, ServerRole::Township, Some(mine)) => {
             if TicketNumber::new(*point, *device, 1).is_err() {
@@ -124,10 +127,13 @@ fn scope(store: &ServerStore, info: &ServerInfo, peer: &Peer) -> Result<Scope> {
                     "代办点{point}不属于本乡镇（或本服务器尚未收到区县目录）"
                 )));
             }
-            if directory.is_revoked(*point, *device) {
-                return Err(Error::Revoked(
-                    "本设备已停用，请联系乡镇中心；本机数据将被清除".into(),
-                ));
+            if let Some(r) = directory.revocation(*point, *device) {
+                // The admin's reason, as the tablet shows it to its agent.
+                let reason = match r.reason.trim() {
+                    "" => "管理员已停用本设备",
+                    reason => reason,
+                };
+                return Err(Error::Revoked(reason.to_owned()));
             }
             let Some(d) = directory.device(*point, *device) else {
                 return Err(Error::Forbidden(
@@ -192,18 +198,21 @@ pub fn handle(
     })?;
     let counter = i64::try_from(req.counter)
         .map_err(|_| Error::BadRequest("request counter out of range".into()))?;
-    let mut scope = scope(store, info, &req.peer)?;
+    let actor = store.actor().clone();
+    let epoch = store.epoch();
+    let restored = store.was_restored()?;
+    // Who may sync is read in the request's transaction: a revocation committed before it
+    // holds for it.
+    let tx = store.begin()?;
+    let mut scope = scope(crate::store::directory(&tx)?, info, &req.peer)?;
     if !verify_sync(&scope.key, frame, signature) {
         tracing::warn!(peer = %scope.origin, "sync request with a bad signature refused");
         return Err(Error::Unauthenticated(
             "请求签名无效：本设备的密钥与注册时不符".into(),
         ));
     }
-    let actor = store.actor().clone();
-    let epoch = store.epoch();
-    scope.returning = store.was_restored()? && req.epoch != epoch;
+    scope.returning = restored && req.epoch != epoch;
     let digest = ring::digest::digest(&ring::digest::SHA256, body);
-    let tx = store.begin()?;
     let last: Option<(i64, Vec<u8>, Vec<u8>)> = tx
         .query_row(
             "SELECT last_counter, last_digest, last_response FROM peers WHERE peer = ?1",
@@ -237,7 +246,7 @@ pub fn handle(
     // A township's directory part first: devices it enrolled since its last sync may have
     // written the tickets it brings.
     for doc in &req.shared {
-        ingest_shared(&tx, &scope, doc)?;
+        ingest_shared(&tx, &scope, doc, &actor)?;
     }
     if !req.shared.is_empty() {
         scope.set_authors(crate::store::directory(&tx)?);
@@ -337,6 +346,14 @@ fn prepare<'a>(
         return Ok(Upload::Refused("同一办件在一次同步中出现两次"));
     }
     let stored = load_doc(tx, number.as_str())?;
+    // A tablet brings new tickets under its own device number only, so it cannot take the
+    // numbers another tablet of its point will use. (A store restored from a backup may have
+    // lost tickets that any tablet of the point brings back.)
+    if let Peer::Device { device, .. } = scope.peer {
+        if stored.is_none() && number.device() != device && !scope.returning {
+            return Ok(Upload::Refused("办件编号不是本设备的"));
+        }
+    }
     Ok(Upload::Ready { dc, number, stored })
 }
 
@@ -586,15 +603,28 @@ fn wire_form(dc: DocChanges) -> Option<DocChanges> {
 }
 
 /// Keep a township's newer directory part (the only shared document a client owns). A part
-/// that is not the peer's or does not check is logged and dropped: resending will not help.
-fn ingest_shared(tx: &Transaction<'_>, scope: &Scope, doc: &SharedDoc) -> Result<()> {
+/// that is not the peer's or does not check (one listing this server's own actor for a
+/// device, too) is logged and dropped: resending will not help.
+fn ingest_shared(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    doc: &SharedDoc,
+    own: &ActorId,
+) -> Result<()> {
     let name = SharedName::parse(&doc.name);
     let owned = matches!((&name, &scope.peer),
         (Some(SharedName::TownshipDirectory(c)), Peer::Township { code }) if c == code);
     let checked = std::str::from_utf8(&doc.body)
         .ok()
         .map(|text| DirectoryPart::from_json(text, Some(&scope.township), &scope.directory));
+    let own = own.to_hex_string();
     match (name, owned, checked) {
+        (_, true, Some(Ok(part))) if part.devices.iter().any(|d| d.actor == own) => {
+            tracing::warn!(peer = %scope.origin, "directory part lists this server's actor: refused")
+        }
+        (_, _, _) if i64::try_from(doc.version).is_err() => {
+            tracing::warn!(peer = %scope.origin, "shared document version out of range: refused")
+        }
         (Some(name), true, Some(Ok(_))) => {
             put_shared(tx, &name, doc, &scope.origin)?;
         }

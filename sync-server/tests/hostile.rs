@@ -205,7 +205,7 @@ fn hostile_bodies_get_a_clear_refusal_and_store_nothing() {
     // Garbage changes and well-formed Automerge that is no ticket, under real numbers of the
     // point: refused one by one.
     let numbers: Vec<TicketNumber> = (900..907)
-        .map(|seq| TicketNumber::new(101, 1, seq).unwrap())
+        .map(|seq| TicketNumber::new(101, 2, seq).unwrap())
         .collect();
     let huge = "办".repeat((10 << 20) / 3);
     let uploads = vec![
@@ -309,7 +309,7 @@ fn a_valid_ticket_with_a_huge_field_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path());
     let ticket = registered(dir.path(), &t.server);
-    let n = TicketNumber::new(101, 1, 900).unwrap();
+    let n = TicketNumber::new(101, 2, 900).unwrap();
     let huge = "办".repeat((10 << 20) / 3);
     let bytes = hostile(&ticket, &n, |doc| {
         doc.put(ROOT, "remarks", huge.as_str()).unwrap();
@@ -330,7 +330,7 @@ fn a_valid_ticket_with_a_million_hidden_ops_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(dir.path());
     let ticket = registered(dir.path(), &t.server);
-    let n = TicketNumber::new(101, 1, 900).unwrap();
+    let n = TicketNumber::new(101, 2, 900).unwrap();
     let bytes = hostile(&ticket, &n, |doc| {
         let events = events(doc);
         let nulls = std::iter::repeat_n(ScalarValue::Null, 1_000_000);
@@ -354,7 +354,7 @@ fn cost_of_stamping_many_tablet_events() {
     let t = target(dir.path());
     let ticket = registered(dir.path(), &t.server);
     for (seq, n) in (900..).zip([300, 1_200, 4_000]) {
-        let number = TicketNumber::new(101, 1, seq).unwrap();
+        let number = TicketNumber::new(101, 2, seq).unwrap();
         let bytes = hostile(&ticket, &number, |doc| {
             let events = events(doc);
             let new = (0..n).map(|i| {

@@ -108,10 +108,18 @@ fn replayed_altered_and_unenrolled_requests_are_refused_and_store_nothing() {
     let (status, _, _) = post_sync_with(&township.url, unsigned, &[]);
     assert!(status == 400 || status == 401, "{status}");
     // A device number nobody enrolled.
+    // Refused on the tablet before anything is sent, and by the server when sent anyway.
     let mut b = new_tablet(dir.path(), 101, 3);
     register(&mut b, 3);
-    let err = sync_now(&mut b, &township.url).unwrap_err().to_string();
-    assert!(err.contains("403") && err.contains("尚未注册"), "{err}");
+    assert!(matches!(
+        sync_now(&mut b, &township.url),
+        Err(agent_core::Error::NotEnrolled)
+    ));
+    let (req, _) = device_request(&mut b, 1, 0);
+    let body = signed(&req, &b.signing_key().unwrap());
+    let (status, text, _) = post_sync_with(&township.url, body, &[]);
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("尚未注册"), "{text}");
     assert_eq!(log_rows(&township), rows);
     assert_eq!(events_at(&township, "township", &n2), 2);
 
@@ -316,4 +324,89 @@ fn a_district_takes_from_a_township_only_what_its_own_writers_may_write() {
     assert_eq!(log_rows(&district), rows);
     assert_eq!(events_at(&district, "window", &n), held);
     assert_eq!(events_at(&district, "window", &m), 2);
+}
+
+#[test]
+fn a_tablet_can_neither_forge_under_a_recorded_events_id_nor_take_another_devices_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_district, township) = district_and_township(dir.path());
+    let mut a = tablet(dir.path(), &township, 101, 1);
+    let key = a.signing_key().unwrap();
+    let n = register(&mut a, 1);
+    sync_now(&mut a, &township.url).unwrap();
+    sync_now(&mut a, &township.url).unwrap();
+    let held = a.get(&n).unwrap().ticket.events;
+    assert_eq!(held.len(), 2, "registered and received");
+    let rows = log_rows(&township);
+
+    // A completion by "the township", written by the tablet under the id of the township's
+    // `received` stamp (so it would pass for a recorded event).
+    let stored = a.export(&n).unwrap();
+    let mut doc = automerge::AutoCommit::load(&stored)
+        .unwrap()
+        .with_actor(a.actor().clone());
+    let heads = doc.get_heads();
+    let (_, events) = automerge::ReadDoc::get(&doc, automerge::ROOT, "events")
+        .unwrap()
+        .unwrap();
+    let forged = Event {
+        id: held[1].id.clone(),
+        kind: EventKind::Completed,
+        at: a.now(),
+        actor: "staff".into(),
+        role: Role::Township,
+        note: String::new(),
+        payload: json!({ "result": "准予" }),
+    };
+    automerge::transaction::Transactable::insert(
+        &mut doc,
+        &events,
+        0,
+        serde_json::to_string(&forged).unwrap(),
+    )
+    .unwrap();
+    doc.commit();
+    let upload = DocChanges {
+        ticket: n.to_string(),
+        bytes: pack(&doc.save_after(&heads)).unwrap(),
+    };
+    // A first upload under device 2's number (device 2 has not used it yet).
+    let mut b = new_tablet(dir.path(), 101, 2);
+    let theirs = register(&mut b, 2);
+    let claim = DocChanges {
+        ticket: theirs.to_string(),
+        bytes: pack(&b.export(&theirs).unwrap()).unwrap(),
+    };
+    let req = SyncRequest {
+        v: PROTOCOL_VERSION,
+        peer: Peer::Device {
+            point: 101,
+            device: 1,
+        },
+        // Past the tablet's own counters (unix ms).
+        counter: 1 << 60,
+        cursor: 0,
+        epoch: a.sync_epoch().unwrap(),
+        changes: vec![upload, claim],
+        shared: vec![],
+        whole: vec![],
+    };
+    let (status, text, bytes) = post_sync_with(&township.url, signed(&req, &key), &[]);
+    assert_eq!(status, 200, "{text}");
+    let outcomes: Vec<Outcome> = decode_response(&bytes)
+        .unwrap()
+        .results
+        .into_iter()
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Refused("办件中有编号重复的事件".into()),
+            Outcome::Refused("办件编号不是本设备的".into()),
+        ]
+    );
+    assert_eq!(log_rows(&township), rows);
+    assert_eq!(server_status(&township, "township", &n), "received");
+    assert!(server_view(&township, "township", &theirs).is_none());
 }

@@ -29,9 +29,9 @@ use agent_core::sync::wire::{
 use serde_json::{json, Value};
 
 use support::{
-    cli, cli_refused, device_request, district_and_township, enroll_tablet, init_district,
-    init_township, new_tablet, post_sync_with, serve, server_status, server_view, staff_event,
-    staff_ok, start_township, sync_upward, tablet, Server, TOWNSHIP_A, TOWNSHIP_B,
+    cli, cli_refused, device_request, district_and_township, init_district, init_township,
+    post_sync_with, serve, server_status, server_view, staff_event, staff_ok, start_township,
+    sync_upward, tablet, Server, TOWNSHIP_A, TOWNSHIP_B,
 };
 
 fn register(store: &mut Store, seed: u64) -> TicketNumber {
@@ -575,7 +575,9 @@ fn init_refuses_to_overwrite_and_imports_belong_to_the_district() {
 fn a_tablet_of_another_townships_point_is_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let (district, township) = district_and_township(dir.path());
-    let mut t = new_tablet(dir.path(), 201, 1);
+    // Enrolled with its own township 龙潭镇, then pointed at 柏林镇's server by mistake.
+    let other = start_township(dir.path(), TOWNSHIP_B, &district);
+    let mut t = tablet(dir.path(), &other, 201, 1);
     let n = register(&mut t, 1);
     let (req, _) = request(&mut t, 1, 0);
     let (status, text) = sync_refused(&township, &req);
@@ -609,8 +611,6 @@ fn a_tablet_of_another_townships_point_is_refused_and_nothing_is_stored() {
     assert_eq!(sync_refused(&district, &unknown).0, 403);
 
     // Its own township's server takes it.
-    let other = start_township(dir.path(), TOWNSHIP_B, &district);
-    enroll_tablet(&mut t, &other, other.url.as_str());
     let report = sync_now(&mut t, &other.url).unwrap();
     assert_eq!(report.uploaded, 1, "{report:?}");
     assert_eq!(view(&other, &n).1["life"]["status"], "received");
@@ -646,14 +646,13 @@ fn a_revoked_device_is_refused_wiped_and_the_revocation_reaches_the_district() {
 
     let (req, _) = request(&mut two, 1, 0);
     let (status, text) = sync_refused(&township, &req);
-    assert_eq!(
-        (status, text.as_str()),
-        (410, "本设备已停用，请联系乡镇中心；本机数据将被清除")
-    );
+    // The admin's reason is what the tablet is told.
+    assert_eq!((status, text.as_str()), (410, "丢失"));
     assert_eq!(view(&township, &n2).0, 404);
     // The tablet is told, lists what never reached the township, and wipes its store.
     match sync_now(&mut two, &township.url) {
-        Err(agent_core::Error::Revoked { unsynced, .. }) => {
+        Err(agent_core::Error::Revoked { reason, unsynced }) => {
+            assert_eq!(reason, "丢失");
             let numbers: Vec<&str> = unsynced.iter().map(|t| t.number.as_str()).collect();
             assert_eq!(numbers, [n2.as_str()]);
             assert!(unsynced[0].applicant.contains('*'), "{:?}", unsynced[0]);

@@ -116,6 +116,31 @@ impl DirectoryPart {
                 ));
             }
         }
+        // Every actor id writes for one device or server only: a server tells who wrote a
+        // change by its actor. An entry of this part may keep its own actor (the part
+        // replaces its older version).
+        let taken: std::collections::HashSet<&str> = district
+            .actors()
+            .filter(|(_, owner)| match township {
+                Some(code) => *owner != Some(code),
+                None => owner.is_some(),
+            })
+            .map(|(actor, _)| actor)
+            .collect();
+        let mut actors = std::collections::HashSet::new();
+        let listed = part.devices.iter().map(|d| d.actor.as_str()).chain(
+            part.townships
+                .iter()
+                .filter_map(|t| Some(t.server.as_ref()?.actor.as_str())),
+        );
+        for actor in listed {
+            if !is_actor(actor) {
+                return bad(format!("执行者编号{actor}格式错误"));
+            }
+            if taken.contains(actor) || !actors.insert(actor) {
+                return bad(format!("执行者编号{actor}已被其他设备或服务器使用"));
+            }
+        }
         for d in &part.devices {
             if d.number == 0 || d.number > 99 {
                 return bad(format!("设备编号{}超出范围", d.number));
@@ -161,6 +186,11 @@ impl DirectoryPart {
     }
 }
 
+/// Whether a text is an Automerge actor id as the directory lists it: 1–32 bytes in hex.
+pub fn is_actor(text: &str) -> bool {
+    hex::decode(text).is_ok_and(|b| (1..=32).contains(&b.len()))
+}
+
 /// The whole directory as one replica sees it: the district's part plus township parts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Directory {
@@ -197,12 +227,33 @@ impl Directory {
         self.district.townships.iter().find(|t| t.code == code)
     }
 
+    /// Every actor id listed: township servers' (owner `None`) and devices' (owner: their
+    /// township's code).
+    pub fn actors(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let servers = self
+            .district
+            .townships
+            .iter()
+            .filter_map(|t| Some((t.server.as_ref()?.actor.as_str(), None)));
+        let devices = self.townships.iter().flat_map(|(code, part)| {
+            part.devices
+                .iter()
+                .map(move |d| (d.actor.as_str(), Some(code.as_str())))
+        });
+        servers.chain(devices)
+    }
+
     /// Whether any part revokes the device.
     pub fn is_revoked(&self, point: u32, device: u32) -> bool {
+        self.revocation(point, device).is_some()
+    }
+
+    /// The revocation of the device, if any part revokes it (the first found).
+    pub fn revocation(&self, point: u32, device: u32) -> Option<&Revoked> {
         std::iter::once(&self.district)
             .chain(self.townships.values())
             .flat_map(|p| &p.revoked)
-            .any(|r| r.point == point && r.device == device)
+            .find(|r| r.point == point && r.device == device)
     }
 }
 
@@ -245,5 +296,67 @@ mod tests {
         let orphan = r#"{"townships":[{"code":"1","name":"x"}],"points":[{"number":5,"name":"p","township":"2","distance_km":1.0,"fare_fen":1}]}"#;
         assert!(DirectoryPart::from_json(orphan, None, &empty).is_err());
         assert!(DirectoryPart::from_json("{ not json", None, &empty).is_err());
+    }
+
+    #[test]
+    fn an_actor_writes_for_one_device_or_server_only() {
+        let key = "ab".repeat(32);
+        let part = |actors: &[(u32, u32, &str)]| {
+            let devices: Vec<String> = actors
+                .iter()
+                .map(|(p, n, a)| {
+                    format!(r#"{{"point":{p},"number":{n},"actor":"{a}","key":"{key}"}}"#)
+                })
+                .collect();
+            format!(r#"{{"devices":[{}]}}"#, devices.join(","))
+        };
+        let mut dir = district();
+        dir.district.townships[0].server = Some(ServerIdentity {
+            actor: "5e".into(),
+            key: key.clone(),
+        });
+        let first = part(&[(101, 1, "a1")]);
+        let a = dir.district.townships[0].code.clone();
+        let b = dir.district.townships[1].code.clone();
+        dir.townships.insert(
+            a.clone(),
+            DirectoryPart::from_json(&first, Some(&a), &dir).unwrap(),
+        );
+        // Its own part again, with the same device: fine.
+        assert!(DirectoryPart::from_json(&first, Some(&a), &dir).is_ok());
+        // Two devices with one actor; another township's device's actor; a server's actor;
+        // not an actor id.
+        let twice = part(&[(101, 1, "a1"), (101, 2, "a1")]);
+        assert!(DirectoryPart::from_json(&twice, Some(&a), &dir).is_err());
+        let point_of_b = dir
+            .district
+            .points
+            .iter()
+            .find(|p| p.township == b)
+            .unwrap()
+            .number;
+        for (code, actor) in [
+            (&b, "a1"),
+            (&a, "5e"),
+            (&b, "5e"),
+            (&a, "not hex"),
+            (&a, ""),
+        ] {
+            let point = if code == &a { 102 } else { point_of_b };
+            let text = part(&[(point, 1, actor)]);
+            let err = DirectoryPart::from_json(&text, Some(code), &dir).unwrap_err();
+            assert!(
+                err.to_string().contains("执行者编号"),
+                "{code} {actor}: {err}"
+            );
+        }
+        // A township server enrolled under a device's actor.
+        let mut district = dir.district.clone();
+        district.townships[1].server = Some(ServerIdentity {
+            actor: "a1".into(),
+            key,
+        });
+        let text = serde_json::to_string(&district).unwrap();
+        assert!(DirectoryPart::from_json(&text, None, &dir).is_err());
     }
 }

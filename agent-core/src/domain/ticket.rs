@@ -183,8 +183,8 @@ impl Ticket {
     /// only; see [`NewTicket::check`], [`Ticket::check_event`]), so a server stores nothing a
     /// tablet could not have written. Text no form bounds is held to [`MAX_LABEL_CHARS`].
     /// Every event is checked, stamps and staff events too (they are made under the same
-    /// limits). The error is the reason to show, in Chinese; it names the field, never its
-    /// value.
+    /// limits). Event ids are unique: a server tells recorded events from new ones by id.
+    /// The error is the reason to show, in Chinese; it names the field, never its value.
     pub fn check_limits(&self) -> Result<(), String> {
         let a = &self.applicant;
         let fields = [
@@ -231,10 +231,14 @@ impl Ticket {
                 return Err(ValidationError::MobileWrongLength { len }.to_string());
             }
         }
+        let mut ids = std::collections::HashSet::with_capacity(self.events.len());
         for e in &self.events {
             check_event_size(e)?;
             if e.id.chars().count() > MAX_LABEL_CHARS || e.actor.chars().count() > MAX_LABEL_CHARS {
                 return Err(format!("事件“{}”的编号或记录人过长", e.kind.label()));
+            }
+            if !ids.insert(e.id.as_str()) {
+                return Err("办件中有编号重复的事件".into());
             }
         }
         Ok(())

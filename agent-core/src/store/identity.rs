@@ -28,6 +28,16 @@ impl Store {
         )?)
     }
 
+    /// The key to sign sync requests with: only an enrolled device syncs
+    /// ([`Error::NotEnrolled`], [`Error::Revoked`] once wiped).
+    pub fn sync_key(&mut self) -> Result<SigningKey> {
+        self.refuse_if_wiped()?;
+        if self.enrolled_township()?.is_none() {
+            return Err(Error::NotEnrolled);
+        }
+        self.signing_key()
+    }
+
     /// The township this device enrolled with (`None`: not enrolled yet).
     pub fn enrolled_township(&self) -> Result<Option<String>> {
         Ok(get_meta(&self.conn, "enrolled_township")?
@@ -38,24 +48,26 @@ impl Store {
         put_meta(&self.conn, "enrolled_township", township.as_bytes())
     }
 
-    /// The device was revoked: list the tickets its township never received (masked, for the
-    /// agent to redo them with the township), then delete every ticket, document and the
+    /// The device was revoked: list the tickets whose latest changes its township never
+    /// received (masked, for the agent to check and redo them with the township), then delete every ticket, document and the
     /// device key, overwriting freed pages. The store stays a valid file that refuses further
     /// work ([`Error::Revoked`]).
     pub fn wipe(&mut self) -> Result<Vec<TicketSummary>> {
+        if self.is_wiped()? {
+            return Ok(Vec::new());
+        }
         let mut unsynced = Vec::new();
         for page in 0.. {
             let got = self.search(&Query {
                 unsynced: Some(true),
                 page,
-                page_size: 200,
+                page_size: super::index::MAX_PAGE_SIZE,
                 ..Query::default()
             })?;
-            let done = got.items.len() < 200;
-            unsynced.extend(got.items);
-            if done {
+            if got.items.is_empty() {
                 break;
             }
+            unsynced.extend(got.items);
         }
         self.conn.pragma_update(None, "secure_delete", "ON")?;
         let tx = begin(&mut self.conn)?;

@@ -43,7 +43,7 @@ impl Replica for Store {
     }
 
     fn signing_key(&mut self) -> Result<SigningKey> {
-        Store::signing_key(self)
+        Store::sync_key(self)
     }
 
     fn outbox(&mut self, max_bytes: usize) -> Result<Vec<Upload<Self::Mark>>> {
