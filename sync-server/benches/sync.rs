@@ -1054,7 +1054,8 @@ fn am_session(t0: Option<&[u8]>, t1: &[u8], t2: &[u8]) -> Res<AmTotals> {
 }
 
 /// The document work the server does for each new upload, timed apart on the same documents
-/// on one core: load the uploaded changes, read the ticket, append and commit the `received`
+/// on one core: load the uploaded changes (measured against the caps first, as the server
+/// does), read the ticket, append and commit the `received`
 /// stamp and take its changes. (The upload itself is logged and stored as it came.)
 fn ingest_profile(uploads: &[Vec<u8>]) -> Res<()> {
     if uploads.is_empty() {

@@ -43,10 +43,7 @@ pub fn import_directory(data: &Path, json: &str) -> Result<(u64, DirectoryPart)>
     let township = config.township.as_deref();
     let mut part = DirectoryPart::from_json(json, township, &store.directory()?)
         .map_err(|e| Error::BadRequest(e.to_string()))?;
-    let name = match township {
-        Some(code) => SharedName::TownshipDirectory(code.to_owned()),
-        None => SharedName::Directory,
-    };
+    let name = SharedName::directory_part(township);
     if let Some(held) = store.shared(&name)? {
         let held: DirectoryPart = serde_json::from_slice(&held.body)
             .map_err(|e| Error::Internal(format!("stored directory: {e}")))?;

@@ -20,8 +20,19 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
 pub enum ServerRole {
     /// 乡镇中心: serves its points' tablets, stamps `received` / `arrived`.
     Township,
-    /// 区县中心: serves its townships (upward sync from townships is not built yet).
+    /// 区县中心: serves its townships' upward syncs and its windows.
     District,
+}
+
+impl ServerRole {
+    /// The role of the staff who work on this server: township staff, or district windows.
+    pub fn staff_role(self) -> agent_core::domain::event::Role {
+        use agent_core::domain::event::Role;
+        match self {
+            ServerRole::Township => Role::Township,
+            ServerRole::District => Role::Window,
+        }
+    }
 }
 
 /// One server's settings.

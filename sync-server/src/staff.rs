@@ -13,7 +13,6 @@ use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::{MaterialState, TicketView};
 use agent_core::domain::validate::normalize;
 
-use crate::config::ServerRole;
 use crate::error::{Error, Result};
 use crate::store::{append_doc, insert_change, load_doc, ServerStore};
 use crate::sync::ServerInfo;
@@ -69,7 +68,7 @@ fn parse_number(number: &str) -> Result<TicketNumber> {
 fn load(store: &ServerStore, number: &TicketNumber) -> Result<TicketDoc> {
     let bytes = load_doc(store.conn(), number.as_str())?
         .ok_or_else(|| Error::NotFound(number.to_string()))?;
-    Ok(TicketDoc::load(&bytes, store.actor())?)
+    Ok(TicketDoc::load_own(&bytes, store.actor())?)
 }
 
 /// Append a staff event with server time; returns the ticket view as of today.
@@ -81,11 +80,7 @@ pub fn append(
     draft: &EventDraft,
     now: DateTime<FixedOffset>,
 ) -> Result<TicketView> {
-    let works_here = match info.role {
-        ServerRole::Township => Role::Township,
-        ServerRole::District => Role::Window,
-    };
-    if staff.role != works_here {
+    if staff.role != info.role.staff_role() {
         return Err(Error::Forbidden(format!(
             "{}的工作人员不在这个服务器上办理",
             staff.role.label()
@@ -106,7 +101,7 @@ pub fn append(
     let tx = store.begin()?;
     let bytes =
         load_doc(&tx, number.as_str())?.ok_or_else(|| Error::NotFound(number.to_string()))?;
-    let mut doc = TicketDoc::load(&bytes, &actor)?;
+    let mut doc = TicketDoc::load_own(&bytes, &actor)?;
     let ticket = doc.read()?;
     let event = Event {
         id: crate::new_event_id(),
@@ -160,7 +155,7 @@ pub fn list(store: &ServerStore) -> Result<Vec<ListRow>> {
     let mut out = Vec::new();
     for row in rows {
         let (number, bytes) = row?;
-        let ticket = match TicketDoc::load(&bytes, store.actor()).and_then(|d| d.read()) {
+        let ticket = match TicketDoc::load_own(&bytes, store.actor()).and_then(|d| d.read()) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(ticket = %number, error = %e, "stored document does not load");

@@ -236,7 +236,7 @@ impl Replica for Upstream {
         let tx = store.begin().map_err(core)?;
         let (mut doc, before) = match load_doc(&tx, number.as_str()).map_err(core)? {
             Some(stored) => {
-                let mut doc = TicketDoc::load(&stored, &actor)?;
+                let mut doc = TicketDoc::load_own(&stored, &actor)?;
                 let before = doc.heads();
                 doc.apply_packed(&changes.bytes)?;
                 (doc, before)

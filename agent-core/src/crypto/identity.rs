@@ -41,11 +41,8 @@ impl SigningKey {
 
     /// Sign a sync message.
     pub fn sign_sync(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let mut signed = Vec::with_capacity(SYNC_CONTEXT.len() + message.len());
-        signed.extend_from_slice(SYNC_CONTEXT);
-        signed.extend_from_slice(message);
         let mut out = [0u8; SIGNATURE_LEN];
-        out.copy_from_slice(self.0.sign(&signed).as_ref());
+        out.copy_from_slice(self.0.sign(&in_context(message)).as_ref());
         out
     }
 }
@@ -59,12 +56,14 @@ pub fn verify_sync(public_hex: &str, message: &[u8], signature: &[u8]) -> bool {
     else {
         return false;
     };
-    let mut signed = Vec::with_capacity(SYNC_CONTEXT.len() + message.len());
-    signed.extend_from_slice(SYNC_CONTEXT);
-    signed.extend_from_slice(message);
     UnparsedPublicKey::new(&ED25519, key)
-        .verify(&signed, signature)
+        .verify(&in_context(message), signature)
         .is_ok()
+}
+
+/// What is signed: the sync context, then the message.
+fn in_context(message: &[u8]) -> Vec<u8> {
+    [SYNC_CONTEXT, message].concat()
 }
 
 /// Whether a text is a public key as the directory lists it.

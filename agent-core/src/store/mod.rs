@@ -660,7 +660,7 @@ fn load_doc(conn: &Connection, sealer: &Sealer, actor: &ActorId, number: &str) -
         return Err(Error::NotFound(number.to_owned()));
     };
     let bytes = sealer.open(&doc_context(number), &sealed)?;
-    let mut doc = TicketDoc::load(&bytes, actor)?;
+    let mut doc = TicketDoc::load_own(&bytes, actor)?;
     let mut stmt =
         conn.prepare_cached("SELECT seq, chunk FROM doc_chunks WHERE ticket = (SELECT id FROM tickets WHERE number = ?1) ORDER BY seq")?;
     let rows = stmt.query_map([number], |r| {

@@ -51,6 +51,14 @@ impl SharedName {
         Ok(())
     }
 
+    /// The directory part a server owns: its township's, or (`None`) the district's.
+    pub fn directory_part(township: Option<&str>) -> SharedName {
+        match township {
+            Some(code) => SharedName::TownshipDirectory(code.to_owned()),
+            None => SharedName::Directory,
+        }
+    }
+
     /// The township whose replicas hold it (with the district); `None`: every replica.
     pub fn township(&self) -> Option<&str> {
         match self {
