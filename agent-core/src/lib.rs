@@ -11,6 +11,7 @@ pub mod demo;
 pub mod doc;
 pub mod domain;
 pub mod error;
+mod reader;
 pub mod store;
 pub mod sync;
 

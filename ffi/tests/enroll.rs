@@ -10,8 +10,6 @@ mod common;
 mod support;
 
 use std::ffi::{c_char, CStr};
-use std::path::Path;
-use std::process::Command;
 use std::ptr;
 use std::time::Duration;
 
@@ -19,6 +17,7 @@ use agent_core::sync::client::Endpoint;
 use common::*;
 use daiban::*;
 use serde_json::Value;
+use support::{enable_tls, make_cert};
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
@@ -274,31 +273,6 @@ fn assert_wiped(h: *mut daiban_store, township: &support::Server, form: &CStr, n
     let again = json(&take(out));
     assert_eq!(again["revoked"], true, "{again}");
     assert_eq!(again["unsynced"], serde_json::json!([]), "{again}");
-}
-
-/// `sync-server make-cert --name 127.0.0.1 --out DIR`; returns what it printed.
-fn make_cert(out: &Path) -> String {
-    let o = Command::new(support::server_binary())
-        .args(["make-cert", "--name", "127.0.0.1", "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Append the `[tls]` table make-cert printed to the data directory's daiban.toml.
-fn enable_tls(data: &Path, printed: &str) {
-    let start = printed
-        .find("[tls]")
-        .expect("make-cert prints a [tls] table");
-    let table: Vec<&str> = printed[start..].lines().take(3).collect();
-    let path = data.join("daiban.toml");
-    let mut toml = std::fs::read_to_string(&path).unwrap();
-    toml.push('\n');
-    toml.push_str(&table.join("\n"));
-    toml.push('\n');
-    std::fs::write(path, toml).unwrap();
 }
 
 #[test]

@@ -18,34 +18,9 @@ use agent_core::sync::client::{sync_now, Endpoint};
 use agent_core::sync::wire::PAGE_BYTES;
 
 use support::{
-    cli_refused, enroll_tablet, enroll_township, init_district, init_township_with, new_tablet,
-    serve, server_binary, sync_upward_with, TOWNSHIP_A,
+    cli_refused, enable_tls, enroll_tablet, enroll_township, init_district, init_township_with,
+    make_cert, new_tablet, serve, server_binary, sync_upward_with, TOWNSHIP_A,
 };
-
-/// `sync-server make-cert --name 127.0.0.1 --out DIR`; returns what it printed.
-fn make_cert(out: &Path) -> String {
-    let o = Command::new(server_binary())
-        .args(["make-cert", "--name", "127.0.0.1", "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Append the `[tls]` table make-cert printed to the data directory's daiban.toml.
-fn enable_tls(data: &Path, printed: &str) {
-    let start = printed
-        .find("[tls]")
-        .expect("make-cert prints a [tls] table");
-    let table: Vec<&str> = printed[start..].lines().take(3).collect();
-    let path = data.join("daiban.toml");
-    let mut toml = std::fs::read_to_string(&path).unwrap();
-    toml.push('\n');
-    toml.push_str(&table.join("\n"));
-    toml.push('\n');
-    std::fs::write(path, toml).unwrap();
-}
 
 /// The staff API over HTTPS, trusting `ca` only (the sync client's own HTTP client).
 fn staff_client(url: &str, ca: &[u8]) -> reqwest::blocking::Client {

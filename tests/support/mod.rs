@@ -232,6 +232,31 @@ pub fn start_township_via(dir: &Path, code: &str, district: &Server, parent: &st
     server
 }
 
+/// `sync-server make-cert --name 127.0.0.1 --out DIR`; returns what it printed.
+pub fn make_cert(out: &Path) -> String {
+    let o = Command::new(server_binary())
+        .args(["make-cert", "--name", "127.0.0.1", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Append the `[tls]` table make-cert printed to the data directory's daiban.toml.
+pub fn enable_tls(data: &Path, printed: &str) {
+    let start = printed
+        .find("[tls]")
+        .expect("make-cert prints a [tls] table");
+    let table: Vec<&str> = printed[start..].lines().take(3).collect();
+    let path = data.join("daiban.toml");
+    let mut toml = std::fs::read_to_string(&path).unwrap();
+    toml.push('\n');
+    toml.push_str(&table.join("\n"));
+    toml.push('\n');
+    std::fs::write(path, toml).unwrap();
+}
+
 /// Issue an enrollment code with `sync-server enroll-code ARGS` on a server's data directory.
 pub fn enrollment_code(server_data: &Path, args: &[&str]) -> String {
     let out = cli(&[&["enroll-code"], args].concat(), server_data);

@@ -24,6 +24,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
+use crate::reader::{uleb_len, Malformed, Reader};
 use crate::sync::pack;
 
 /// Most operations a server accepts in one ticket's history (its stored copy and the upload
@@ -193,7 +194,7 @@ impl Meter {
             let actor = r.len()?;
             r.take(actor)?;
         }
-        let columns = r.columns()?;
+        let columns = columns(&mut r)?;
         if columns.iter().any(|&(spec, _)| spec & DEFLATE != 0) {
             return Err(Limit::Malformed("deflated change column"));
         }
@@ -222,8 +223,8 @@ impl Meter {
         }
         let heads = r.len_of(HASH as usize)?;
         r.take(heads.saturating_mul(HASH as usize))?;
-        let change_cols = r.columns()?;
-        let op_cols = r.columns()?;
+        let change_cols = columns(&mut r)?;
+        let op_cols = columns(&mut r)?;
         let mut specs: Vec<u32> = Vec::new();
         let mut rows = 0;
         let mut meta = ChangeMeta::default();
@@ -442,6 +443,18 @@ enum Over {
     Malformed(&'static str),
 }
 
+impl From<Malformed> for Limit {
+    fn from(m: Malformed) -> Self {
+        Limit::Malformed(m.0)
+    }
+}
+
+impl From<Malformed> for Over {
+    fn from(m: Malformed) -> Self {
+        Over::Malformed(m.0)
+    }
+}
+
 impl From<Limit> for Over {
     fn from(e: Limit) -> Self {
         match e {
@@ -496,113 +509,16 @@ fn rle(data: &[u8], strings: bool, max_rows: u64) -> Result<(u64, u64), Over> {
     Ok((rows, bytes))
 }
 
-fn uleb_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
+/// A column layout: a count, then each column's spec and data length.
+fn columns(r: &mut Reader<'_>) -> Result<Vec<(u32, usize)>, Limit> {
+    let n = r.len_of(2)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let spec = u32::try_from(r.uleb()?).map_err(|_| Limit::Malformed("column spec"))?;
+        let len = usize::try_from(r.uleb()?).map_err(|_| Limit::Malformed("column length"))?;
+        out.push((spec, len));
     }
-    n
-}
-
-/// Bounds-checked reading; every failure is [`Limit::Malformed`].
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
-    }
-
-    fn done(&self) -> bool {
-        self.pos >= self.bytes.len()
-    }
-
-    fn rest(&self) -> &'a [u8] {
-        self.bytes.get(self.pos..).unwrap_or_default()
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Limit> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or(Limit::Malformed("truncated"))?;
-        let taken = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(taken)
-    }
-
-    fn byte(&mut self) -> Result<u8, Limit> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn uleb(&mut self) -> Result<u64, Limit> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.byte()?;
-            let bits = u64::from(byte & 0x7f);
-            if shift == 63 && bits > 1 {
-                break;
-            }
-            value |= bits << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(Limit::Malformed("number too large"))
-    }
-
-    fn sleb(&mut self) -> Result<i64, Limit> {
-        let mut value = 0i64;
-        let mut shift = 0u32;
-        loop {
-            let byte = self.byte()?;
-            if shift == 63 && byte & 0x7e != 0 && byte & 0x7e != 0x7e {
-                return Err(Limit::Malformed("number too large"));
-            }
-            value |= i64::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                if shift < 64 && byte & 0x40 != 0 {
-                    value |= -1i64 << shift;
-                }
-                return Ok(value);
-            }
-            if shift > 63 {
-                return Err(Limit::Malformed("number too large"));
-            }
-        }
-    }
-
-    /// A length, which must fit in what is left.
-    fn len(&mut self) -> Result<usize, Limit> {
-        self.len_of(1)
-    }
-
-    /// A count of items at least `size` bytes each, which must fit in what is left.
-    fn len_of(&mut self, size: usize) -> Result<usize, Limit> {
-        let n = self.uleb()?;
-        usize::try_from(n)
-            .ok()
-            .filter(|&n| n.saturating_mul(size.max(1)) <= self.bytes.len() - self.pos)
-            .ok_or(Limit::Malformed("length beyond the end"))
-    }
-
-    /// A column layout: a count, then each column's spec and data length.
-    fn columns(&mut self) -> Result<Vec<(u32, usize)>, Limit> {
-        let n = self.len_of(2)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let spec = u32::try_from(self.uleb()?).map_err(|_| Limit::Malformed("column spec"))?;
-            let len =
-                usize::try_from(self.uleb()?).map_err(|_| Limit::Malformed("column length"))?;
-            out.push((spec, len));
-        }
-        Ok(out)
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -707,36 +623,5 @@ mod tests {
             measure(b"not automerge", LOAD_MAX),
             Err(Limit::Malformed("not an Automerge chunk"))
         );
-    }
-
-    #[test]
-    fn leb128_reads_as_automerge_writes() {
-        for v in [
-            0i64,
-            1,
-            -1,
-            63,
-            64,
-            -64,
-            -65,
-            i64::MAX,
-            i64::MIN,
-            1 << 40,
-            -(1 << 40),
-        ] {
-            let mut buf = Vec::new();
-            let mut x = v;
-            loop {
-                let byte = (x & 0x7f) as u8;
-                x >>= 7;
-                let done = (x == 0 && byte & 0x40 == 0) || (x == -1 && byte & 0x40 != 0);
-                buf.push(if done { byte } else { byte | 0x80 });
-                if done {
-                    break;
-                }
-            }
-            assert_eq!(Reader::new(&buf).sleb().unwrap(), v, "{buf:02x?}");
-        }
-        assert_eq!(Reader::new(&[0xff; 11]).uleb().ok(), None);
     }
 }

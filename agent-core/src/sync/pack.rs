@@ -20,6 +20,7 @@ use automerge::ChangeHash;
 use ring::digest;
 
 use crate::doc::limits::{Limit, Meter, LOAD_MAX};
+use crate::reader::{write_uleb, Malformed, Reader};
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const CHANGE: u8 = 1;
@@ -57,6 +58,12 @@ pub enum PackError {
     /// The changes would unpack to more than [`MAX_UNPACKED`] bytes.
     #[error("packed changes unpack to more than {MAX_UNPACKED} bytes")]
     TooLarge,
+}
+
+impl From<Malformed> for PackError {
+    fn from(m: Malformed) -> Self {
+        PackError::Malformed(m.0)
+    }
 }
 
 type Prefix = [u8; PREFIX];
@@ -375,86 +382,6 @@ fn chunk_hash(kind: u8, body: &[u8]) -> [u8; HASH] {
     let mut hash = [0u8; HASH];
     hash.copy_from_slice(ctx.finish().as_ref());
     hash
-}
-
-fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// Bounds-checked reading.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
-    }
-
-    fn done(&self) -> bool {
-        self.pos >= self.bytes.len()
-    }
-
-    fn rest(&self) -> &'a [u8] {
-        self.bytes.get(self.pos..).unwrap_or_default()
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PackError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or(PackError::Malformed("truncated"))?;
-        let taken = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(taken)
-    }
-
-    fn byte(&mut self) -> Result<u8, PackError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], PackError> {
-        <[u8; N]>::try_from(self.take(N)?).map_err(|_| PackError::Malformed("truncated"))
-    }
-
-    /// A uLEB128 value and whether it was written in its shortest form.
-    fn uleb_minimal(&mut self) -> Result<(u64, bool), PackError> {
-        let start = self.pos;
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.byte()?;
-            let bits = u64::from(byte & 0x7f);
-            if shift == 63 && bits > 1 {
-                break;
-            }
-            value |= bits << shift;
-            if byte & 0x80 == 0 {
-                let mut shortest = Vec::with_capacity(10);
-                write_uleb(&mut shortest, value);
-                return Ok((value, shortest.len() == self.pos - start));
-            }
-        }
-        Err(PackError::Malformed("number too large"))
-    }
-
-    /// A length, which must fit in what is left.
-    fn len(&mut self) -> Result<usize, PackError> {
-        let (v, _) = self.uleb_minimal()?;
-        usize::try_from(v)
-            .ok()
-            .filter(|&n| n <= self.bytes.len() - self.pos.min(self.bytes.len()))
-            .ok_or(PackError::Malformed("length beyond the end"))
-    }
 }
 
 #[cfg(test)]
