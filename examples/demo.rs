@@ -21,6 +21,7 @@ use agent_core::store::{system_clock, Store, StoreOptions};
 use agent_core::sync::client::{sync_now, SyncReport};
 use agent_core::sync::enroll::enroll;
 use serde_json::{json, Value};
+use sync_server::accounts::StaffRole;
 use sync_server::admin;
 use sync_server::config::{Config, ServerRole, DEFAULT_LISTEN};
 use sync_server::enroll::CodeFor;
@@ -74,6 +75,10 @@ fn main() -> Res<()> {
     story(&dir, &district, &township)?;
 
     println!();
+    println!("== 管理平台 ==");
+    println!("乡镇：{township}/console  登录名 bailin  密码 {DEMO_PASSWORD}");
+    println!("区县：{district}/console  登录名 window1  密码 {DEMO_PASSWORD}");
+    println!();
     println!("数据目录：{}", dir.display());
     if !exit {
         println!("服务器仍在运行（同步接口 /v1/sync，办件接口 /api/tickets）。按 Ctrl-C 结束。");
@@ -115,8 +120,26 @@ fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<
             Some(district_url),
         ),
     )?;
+    // Console accounts to look around with (a demo password; a county sets its own).
+    admin::add_staff(
+        township_data,
+        "bailin",
+        "柏林镇办事员",
+        StaffRole::TownshipStaff,
+        DEMO_PASSWORD,
+    )?;
+    admin::add_staff(
+        district_data,
+        "window1",
+        "区县一号窗口",
+        StaffRole::WindowStaff,
+        DEMO_PASSWORD,
+    )?;
     Ok(())
 }
+
+/// The demo console accounts' password.
+const DEMO_PASSWORD: &str = "daiban-demo";
 
 fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
     let staff = Staff::new();

@@ -100,6 +100,26 @@ pub fn revoke(data: &Path, point: u32, device: u32, reason: &str) -> Result<u64>
     crate::enroll::revoke(&mut store, &info(&config), point, device, reason)
 }
 
+/// Open a staff account on this server.
+pub fn add_staff(
+    data: &Path,
+    login: &str,
+    name: &str,
+    role: crate::accounts::StaffRole,
+    password: &str,
+) -> Result<crate::accounts::Account> {
+    let (config, mut store) = open(data)?;
+    crate::accounts::add(
+        &mut store,
+        &info(&config),
+        login,
+        name,
+        role,
+        password,
+        crate::now(),
+    )
+}
+
 /// Enroll this township server with its district (its parent), with the code the district
 /// admin issued for this township. Blocking (HTTP).
 pub fn enroll_with_parent(data: &Path, code: &str) -> Result<Enrolled> {
@@ -139,7 +159,8 @@ pub async fn serve(
     let parent_ca = crate::tls::parent_ca(data, &config)?;
     let state = AppState::new(store, info(&config))
         .with_parent(config.parent.clone())
-        .with_parent_ca(parent_ca);
+        .with_parent_ca(parent_ca)
+        .with_https(tls.is_some());
     tracing::info!(role = ?config.role, name = %config.name, "serving");
     match (&config.parent, config.sync_interval_secs) {
         (Some(parent), 0) => tracing::info!(%parent, "syncing with the district when asked"),

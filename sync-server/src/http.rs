@@ -45,6 +45,8 @@ pub struct AppState {
     pub info: Arc<ServerInfo>,
     /// A township's link to its district, if configured.
     parent: Option<Arc<ParentLink>>,
+    /// Served over HTTPS: console cookies are marked Secure.
+    pub https: bool,
 }
 
 /// A township's district: where to sync, one sync at a time, and a nudge when something
@@ -68,7 +70,14 @@ impl AppState {
             store: Arc::new(Mutex::new(store)),
             info: Arc::new(info),
             parent: None,
+            https: false,
         }
+    }
+
+    /// Served over HTTPS (console cookies are then Secure).
+    pub fn with_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
     }
 
     /// Link a township server to its district at `url`.
@@ -141,7 +150,7 @@ impl AppState {
     }
 
     /// Run `f` with the store on a blocking thread.
-    async fn with_store<T, F>(&self, f: F) -> Result<T, Error>
+    pub(crate) async fn with_store<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut ServerStore, &ServerInfo) -> Result<T, Error> + Send + 'static,
@@ -166,6 +175,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(sync_router())
         .merge(api_router())
+        .merge(crate::console::router())
         .with_state(state)
 }
 
@@ -338,7 +348,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The one place that decides what a client sees and what is logged.
-fn classify(e: &Error) -> (StatusCode, String) {
+pub(crate) fn classify(e: &Error) -> (StatusCode, String) {
     let status = match e {
         Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         Error::StaleCounter => StatusCode::CONFLICT,

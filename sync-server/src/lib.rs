@@ -15,8 +15,10 @@
 //!
 //! See docs/SYNC.md for the protocol.
 
+pub mod accounts;
 pub mod admin;
 pub mod config;
+pub mod console;
 pub mod enroll;
 pub mod error;
 pub mod fault;

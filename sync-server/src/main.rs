@@ -14,6 +14,7 @@
 //! sync-server enroll-code --data DIR --township CODE [--hours H]       (district: a township)
 //! sync-server enroll --data DIR --code CODE       (township: enroll with its district)
 //! sync-server revoke --data DIR --point N --device N [--reason TEXT]
+//! sync-server add-staff --data DIR --login L --name NAME --role ROLE   (password on stdin)
 //! sync-server backup --data DIR --to FILE        (online, while serving)
 //! sync-server restore --data DIR --from FILE     (stop the server first)
 //! ```
@@ -144,6 +145,19 @@ enum Cmd {
         device: u32,
         #[arg(long, default_value = "")]
         reason: String,
+    },
+    /// Open a staff account on this server; the password is read from standard input (one
+    /// line). Roles: township_staff, township_admin (township); window_staff, district_admin
+    /// (district); auditor (either).
+    AddStaff {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
     },
     /// Online backup of the database to a new file (safe while the server runs).
     Backup {
@@ -298,6 +312,36 @@ fn run(cli: Cli) -> Result<()> {
             let version = admin::revoke(&data, point, device, &reason)?;
             println!(
                 "revoked point {point} device {device} (directory version {version}); it is refused and wiped at its next sync"
+            );
+            Ok(())
+        }
+        Cmd::AddStaff {
+            data,
+            login,
+            name,
+            role,
+        } => {
+            let role = sync_server::accounts::StaffRole::parse(&role).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "unknown role {role}: township_staff, township_admin, window_staff, district_admin or auditor"
+                ))
+            })?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| Error::Internal(format!("reading the password: {e}")))?;
+            let account = admin::add_staff(
+                &data,
+                &login,
+                &name,
+                role,
+                password.trim_end_matches(['\r', '\n']),
+            )?;
+            println!(
+                "staff account {} ({}, {}) opened",
+                account.login,
+                account.name,
+                account.role.label()
             );
             Ok(())
         }

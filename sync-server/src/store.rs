@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_enroll.sql"),
+    include_str!("migrations/003_accounts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,178 @@
+//! The console's pages (maud: every interpolated value is HTML-escaped). Simplified Chinese,
+//! laid out for a 1366×768 office screen; no script is needed to use them.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use agent_core::domain::deadline::Light;
+use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
+use agent_core::domain::ticket::TicketView;
+
+use crate::accounts::SignedIn;
+use crate::staff::ListRow;
+
+const STYLE: &str = r#"
+body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f6f8;color:#1d2733;font-size:15px}
+header{background:#1f4e79;color:#fff;padding:8px 16px;display:flex;justify-content:space-between;align-items:center}
+header a,header button{color:#fff}
+header form{display:inline;margin:0}
+header button{background:none;border:1px solid #fff;border-radius:3px;padding:2px 8px;cursor:pointer}
+main{max-width:1300px;margin:12px auto;padding:0 16px}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{border-bottom:1px solid #dde3ea;padding:6px 8px;text-align:left}
+th{background:#e9eef4}
+.box{background:#fff;padding:12px 16px;margin-bottom:12px;border:1px solid #dde3ea}
+.error{color:#a4262c;font-weight:bold}
+.light-green{color:#107c10}.light-yellow{color:#986f0b}.light-red{color:#a4262c;font-weight:bold}
+label{display:block;margin:8px 0 2px}
+input[type=text],input[type=password]{width:260px;padding:4px}
+button.primary{margin-top:12px;padding:6px 20px;background:#1f4e79;color:#fff;border:0;border-radius:3px}
+dl{display:grid;grid-template-columns:8em 1fr;gap:4px 12px;margin:0}
+dt{color:#57636f}
+"#;
+
+/// The frame of every page: title, who is signed in (with a sign-out form), the body.
+fn page(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · 代办服务管理" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    strong { "为民服务全程代理 · 管理平台" }
+                    @if let Some(w) = who {
+                        span {
+                            (w.account.name) "（" (w.account.role.label()) "） "
+                            a href="/console" { "待办" } " "
+                            form method="post" action="/console/logout" {
+                                input type="hidden" name="csrf" value=(w.csrf);
+                                button type="submit" { "退出" }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The sign-in form; `error` is shown above it.
+pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+    page(
+        "登录",
+        None,
+        html! {
+            div.box style="max-width:360px;margin:60px auto" {
+                h2 { "工作人员登录" }
+                @if let Some(e) = error { p.error { (e) } }
+                form method="post" action="/console/login" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="login" { "登录名" }
+                    input id="login" type="text" name="login" autocomplete="username" required autofocus;
+                    label for="password" { "密码" }
+                    input id="password" type="password" name="password" autocomplete="current-password" required;
+                    br;
+                    button.primary type="submit" { "登录" }
+                }
+            }
+        },
+    )
+}
+
+/// The inbox: tickets in this account's scope, applicants masked.
+pub fn inbox(who: &SignedIn, rows: &[ListRow]) -> Markup {
+    page(
+        "待办",
+        Some(who),
+        html! {
+            h2 { "办件列表" }
+            @if rows.is_empty() {
+                p.box { "暂无办件。" }
+            } @else {
+                table {
+                    thead { tr { th { "办件编号" } th { "事项" } th { "申请人" } th { "状态" } th { "需核对" } } }
+                    tbody {
+                        @for r in rows {
+                            tr {
+                                td { a href={ "/console/tickets/" (r.number) } { (r.number) } }
+                                td { (r.item) }
+                                td { (r.applicant) }
+                                td { (r.status_label) }
+                                td { @if r.needs_review { "是" } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One ticket: the applicant masked, the deadline with its light, the event timeline.
+pub fn ticket(who: &SignedIn, view: &TicketView) -> Markup {
+    let t = &view.ticket;
+    let a = &t.applicant;
+    let (light_class, light_text) = match view.deadline.light {
+        Some(Light::Green) => ("light-green", "绿灯"),
+        Some(Light::Yellow) => ("light-yellow", "黄灯"),
+        Some(Light::Red) => ("light-red", "红灯"),
+        None => ("", "—"),
+    };
+    page(
+        &format!("办件 {}", t.number),
+        Some(who),
+        html! {
+            h2 { "办件 " (t.number) }
+            div.box {
+                dl {
+                    dt { "事项" } dd { (t.item.name) }
+                    dt { "状态" } dd { (view.life.status.label()) }
+                    dt { "申请人" } dd { (mask_name(&a.name)) }
+                    dt { "证件号码" } dd { (mask_id(&a.id.stored)) }
+                    dt { "联系电话" } dd { (a.phone.as_deref().map(mask_phone).unwrap_or_default()) }
+                    dt { "村组" } dd { (a.village) " " (a.group) }
+                    dt { "承诺办结" } dd {
+                        @if let Some(due) = view.deadline.due { (due.format("%Y-%m-%d")) " " }
+                        span class=(light_class) { (light_text) }
+                        @if view.deadline.paused_days > 0 { "（暂停" (view.deadline.paused_days) "个工作日）" }
+                    }
+                }
+            }
+            div.box {
+                h3 { "办理记录" }
+                table {
+                    thead { tr { th { "时间" } th { "环节" } th { "办理人" } th { "说明" } } }
+                    tbody {
+                        @for e in &t.events {
+                            tr {
+                                td { (e.at.format("%Y-%m-%d %H:%M")) }
+                                td { (e.kind.label()) }
+                                td { (e.role.label()) }
+                                td { (e.note) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A refusal the person can act on (403, 404): the message and a way back.
+pub fn refused(who: Option<&SignedIn>, message: &str) -> Markup {
+    page(
+        "无法打开",
+        who,
+        html! {
+            div.box {
+                p.error { (message) }
+                a href="/console" { "返回待办" }
+            }
+        },
+    )
+}
