@@ -312,26 +312,51 @@ fn report(link: &str, r: &SyncReport) {
     );
 }
 
-/// Staff at the counters, through the servers' JSON API.
-struct Staff(reqwest::blocking::Client);
+/// Staff at the counters, through the servers' JSON API, signed in as the demo accounts
+/// (once per server).
+struct Staff(
+    reqwest::blocking::Client,
+    std::cell::RefCell<std::collections::HashMap<String, String>>,
+);
 
 impl Staff {
     fn new() -> Self {
         // reqwest has no TLS provider of its own here: ring, as the sync client uses.
         agent_core::sync::tls::install_crypto_provider();
-        Staff(reqwest::blocking::Client::new())
+        Staff(reqwest::blocking::Client::new(), Default::default())
     }
 
-    fn request(&self, builder: reqwest::blocking::RequestBuilder, role: &str) -> Res<Value> {
-        let name = if role == "window" {
-            "window-zhaomin"
-        } else {
-            "clerk-wangfang"
+    /// Send `builder` to `server` as the demo account of `role` (signing in first).
+    fn request(
+        &self,
+        server: &str,
+        builder: reqwest::blocking::RequestBuilder,
+        role: &str,
+    ) -> Res<Value> {
+        let cached = self.1.borrow().get(server).cloned();
+        let token = match cached {
+            Some(token) => token,
+            None => {
+                let login = if role == "window" {
+                    "window1"
+                } else {
+                    "bailin"
+                };
+                let signed_in: Value = self
+                    .0
+                    .post(format!("{server}/api/login"))
+                    .json(&json!({ "login": login, "password": DEMO_PASSWORD }))
+                    .send()?
+                    .json()?;
+                let token = signed_in["token"]
+                    .as_str()
+                    .ok_or(format!("sign-in refused: {}", signed_in["error"]))?
+                    .to_owned();
+                self.1.borrow_mut().insert(server.to_owned(), token.clone());
+                token
+            }
         };
-        let resp = builder
-            .header("X-Daiban-Staff", name)
-            .header("X-Daiban-Role", role)
-            .send()?;
+        let resp = builder.bearer_auth(token).send()?;
         let status = resp.status();
         let body: Value = resp.json()?;
         if !status.is_success() {
@@ -350,7 +375,7 @@ impl Staff {
     ) -> Res<()> {
         let url = format!("{server}/api/tickets/{n}/events");
         let body = json!({ "kind": kind, "note": "", "payload": payload });
-        let view = self.request(self.0.post(url).json(&body), role)?;
+        let view = self.request(server, self.0.post(url).json(&body), role)?;
         println!(
             "{n}  {}  → {}",
             if role == "window" { "窗口" } else { "乡镇" },
@@ -360,11 +385,16 @@ impl Staff {
     }
 
     fn status(&self, server: &str, role: &str, n: &TicketNumber) -> Res<&'static str> {
-        label(&self.request(self.0.get(format!("{server}/api/tickets/{n}")), role)?)
+        label(&self.request(
+            server,
+            self.0.get(format!("{server}/api/tickets/{n}")),
+            role,
+        )?)
     }
 
     fn sync_upward(&self, township: &str) -> Res<SyncReport> {
         let body = self.request(
+            township,
             self.0.post(format!("{township}/api/upstream/sync")),
             "township",
         )?;

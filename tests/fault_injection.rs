@@ -80,8 +80,7 @@ fn servers_killed_mid_request_lose_and_duplicate_nothing() {
                 s.spawn(move || {
                     reqwest::blocking::Client::new()
                         .post(format!("{url}/api/upstream/sync"))
-                        .header("X-Daiban-Staff", "admin-li")
-                        .header("X-Daiban-Role", "township")
+                        .header("authorization", support::bearer(&url, "township"))
                         .send()
                         .map(|r| r.status().is_success())
                         .unwrap_or(false)

@@ -166,8 +166,7 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
             if roll(&mut rng, LINK_UP) {
                 let _ = reqwest::blocking::Client::new()
                     .post(format!("{}/api/upstream/sync", township.url))
-                    .header("X-Daiban-Staff", "admin-li")
-                    .header("X-Daiban-Role", "township")
+                    .header("authorization", support::bearer(&township.url, "township"))
                     .send();
             }
         }

@@ -248,6 +248,7 @@ fn a_township_syncs_upward_by_itself_soon_after_changes() {
         ],
         &data,
     );
+    add_staff_ok(&data, staff_login("township"), "township_staff");
     enroll_township(&district, &data, TOWNSHIP_A);
     let township = serve(&data);
     let mut a = new_tablet(dir.path(), 101, 1);

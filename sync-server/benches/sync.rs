@@ -77,6 +77,7 @@ use axum::response::IntoResponse;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
+use sync_server::accounts::StaffRole;
 use sync_server::config::ServerRole;
 use sync_server::enroll::{issue_code, CodeFor};
 use sync_server::http::{app, serve, AppState};
@@ -327,6 +328,21 @@ fn start_server(
     parent: Option<String>,
 ) -> Res<LocalServer> {
     let first_sync = parent.is_some();
+    let mut store = store;
+    let login = staff_login(info.role);
+    let role = match info.role {
+        ServerRole::Township => StaffRole::TownshipStaff,
+        ServerRole::District => StaffRole::WindowStaff,
+    };
+    sync_server::accounts::add(
+        &mut store,
+        &info,
+        login,
+        login,
+        role,
+        STAFF_PASSWORD,
+        sync_server::now(),
+    )?;
     let state = AppState::new(store, info).with_parent(parent);
     let sync_nanos = Arc::new(AtomicU64::new(0));
     let timer = Arc::clone(&sync_nanos);
@@ -631,13 +647,23 @@ struct Tablet {
     store: Store,
 }
 
+/// The staff accounts the benchmark's servers get, and their password.
+fn staff_login(level: ServerRole) -> &'static str {
+    match level {
+        ServerRole::Township => "bench-township",
+        ServerRole::District => "bench-window",
+    }
+}
+const STAFF_PASSWORD: &str = "bench-staff-password";
+
 /// The staff JSON API (straight to the server, not through the proxy: not sync traffic).
 struct StaffApi {
     client: reqwest::blocking::Client,
-    /// The township server (township staff; the tablets' server).
+    /// The township server (township staff; the tablets' server), and its `Authorization`.
     township: String,
-    /// The district server (window staff).
-    district: Option<String>,
+    township_auth: String,
+    /// The district server (window staff), and its `Authorization`.
+    district: Option<(String, String)>,
 }
 
 /// Whose staff API takes a workload event: window staff work at the district.
@@ -646,23 +672,54 @@ fn at_district(e: &Value) -> bool {
 }
 
 impl StaffApi {
+    /// Sign in to both servers as the benchmark's staff accounts.
+    fn sign_in(
+        client: reqwest::blocking::Client,
+        township: String,
+        district: Option<String>,
+    ) -> Res<Self> {
+        let auth = |url: &str, level| -> Res<String> {
+            let resp = client
+                .post(format!("{url}/api/login"))
+                .json(&json!({ "login": staff_login(level), "password": STAFF_PASSWORD }))
+                .send()?;
+            let body: Value = resp.json()?;
+            let token = body["token"]
+                .as_str()
+                .ok_or(format!("login at {url}: {body}"))?;
+            Ok(format!("Bearer {token}"))
+        };
+        let township_auth = auth(&township, ServerRole::Township)?;
+        let district = match district {
+            Some(url) => {
+                let a = auth(&url, ServerRole::District)?;
+                Some((url, a))
+            }
+            None => None,
+        };
+        Ok(Self {
+            client,
+            township,
+            township_auth,
+            district,
+        })
+    }
+
     fn append(&self, number: &TicketNumber, e: &Value) -> Res<()> {
         let kind = EventKind::parse(s(e, &["type"])).ok_or("unknown event type")?;
-        let (base, role) = if at_district(e) {
-            (
-                self.district
-                    .as_deref()
-                    .ok_or("a window event, and no district staff URL")?,
-                "window",
-            )
+        let (base, auth) = if at_district(e) {
+            let (url, auth) = self
+                .district
+                .as_ref()
+                .ok_or("a window event, and no district staff URL")?;
+            (url.as_str(), auth.as_str())
         } else {
-            (self.township.as_str(), "township")
+            (self.township.as_str(), self.township_auth.as_str())
         };
         let resp = self
             .client
             .post(format!("{base}/api/tickets/{number}/events"))
-            .header("X-Daiban-Staff", s(e, &["actor"]))
-            .header("X-Daiban-Role", role)
+            .header("authorization", auth)
             .json(&json!({ "kind": kind.as_str(), "note": s(e, &["note"]), "payload": payload(kind, e) }))
             .send()?;
         let status = resp.status();
@@ -678,8 +735,7 @@ impl StaffApi {
         let resp = self
             .client
             .post(format!("{}/api/upstream/sync", self.township))
-            .header("X-Daiban-Staff", "bench")
-            .header("X-Daiban-Role", "township")
+            .header("authorization", &self.township_auth)
             .send()?;
         let status = resp.status();
         let body = resp.text()?;
@@ -1670,13 +1726,13 @@ fn run(n: usize, opts: &Opts) -> Res<Summary> {
         sync_url,
         proxy,
         servers,
-        staff: StaffApi {
-            client: reqwest::blocking::Client::builder()
+        staff: StaffApi::sign_in(
+            reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(120))
                 .build()?,
-            township: staff_base,
-            district: district_base,
-        },
+            staff_base,
+            district_base,
+        )?,
         tablets,
         tickets,
         latest: HashMap::new(),

@@ -88,6 +88,11 @@ impl StaffRole {
         }
     }
 
+    /// Whether the role handles or reads tickets (a district admin does neither).
+    pub fn sees_tickets(self) -> bool {
+        self.event_role().is_some() || self == StaffRole::Auditor
+    }
+
     /// Whether the role belongs on a server of this level.
     pub fn serves_on(self, level: ServerRole) -> bool {
         match self {

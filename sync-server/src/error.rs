@@ -16,8 +16,9 @@ pub enum Error {
     /// A sync request older than the device's last one (409): the device must renumber.
     #[error("stale request counter")]
     StaleCounter,
-    /// The staff API needs `X-Daiban-Staff` and `X-Daiban-Role` (401).
-    #[error("staff identity required: send X-Daiban-Staff and X-Daiban-Role (township or window)")]
+    /// The staff API needs a signed-in account: `Authorization: Bearer` with a token from
+    /// `POST /api/login` (401).
+    #[error("请先登录：staff identity required (Authorization: Bearer, from POST /api/login)")]
     Unauthorized,
     /// A sync request whose signature does not verify against the key its device (or
     /// township server) enrolled with (401).

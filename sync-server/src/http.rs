@@ -14,7 +14,7 @@ use std::time::Duration;
 use agent_core::sync::enroll::ENROLL_PATH;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,7 @@ use agent_core::domain::event::{EventDraft, Role};
 use agent_core::sync::client::{Endpoint, SyncReport};
 use agent_core::sync::wire::MAX_WIRE_BYTES;
 
+use crate::accounts::{self, SignedIn};
 use crate::error::Error;
 use crate::staff::{self, Staff};
 use crate::store::ServerStore;
@@ -102,6 +103,27 @@ impl AppState {
             link.ca = ca;
         }
         self
+    }
+
+    /// Check a sign-in (lockout included) and open a session: its token and the account.
+    /// The slow password check runs outside the store's lock.
+    pub(crate) async fn sign_in(
+        &self,
+        login: &str,
+        password: String,
+    ) -> Result<(String, SignedIn), Error> {
+        let now = crate::now();
+        let login = login.trim().to_owned();
+        let lookup = login.clone();
+        let credentials = self
+            .with_store(move |store, _| accounts::credentials(store, &lookup, now))
+            .await?;
+        let matched =
+            tokio::task::spawn_blocking(move || accounts::check_password(&credentials, &password))
+                .await
+                .unwrap_or(false);
+        self.with_store(move |store, _| accounts::record_sign_in(store, &login, matched, now))
+            .await
     }
 
     /// Something here changed that the district should get.
@@ -314,6 +336,7 @@ async fn accept_failed(e: std::io::Error) {
 
 fn api_router() -> Router<AppState> {
     Router::new()
+        .route("/api/login", post(login_handler))
         .route("/api/tickets", get(list_handler))
         .route("/api/tickets/{number}", get(view_handler))
         .route("/api/tickets/{number}/events", post(append_handler))
@@ -387,22 +410,64 @@ async fn sync_handler(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Staff {
+/// The staff API's caller: a live session named by `Authorization: Bearer TOKEN` (a token
+/// from `POST /api/login`). The API takes no cookie, so a page elsewhere cannot make a
+/// signed-in browser call it.
+impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        Staff::from_headers(header("x-daiban-staff"), header("x-daiban-role"))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned())
+            .ok_or(ApiError(Error::Unauthorized))?;
+        let now = crate::now();
+        state
+            .with_store(move |store, _| accounts::session(store, &token, now))
+            .await?
             .ok_or(ApiError(Error::Unauthorized))
     }
 }
 
+/// Refuse an account that neither handles nor reads tickets.
+fn sees_tickets(who: &SignedIn) -> Result<(), ApiError> {
+    if who.account.role.sees_tickets() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("本账号不办理办件".into()).into())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LoginRequest {
+    login: String,
+    password: String,
+}
+
+/// `POST /api/login` `{"login", "password"}` → `{"token", "expires_in", "account"}`.
+async fn login_handler(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let req: LoginRequest = serde_json::from_slice(&body)
+        .map_err(|_| Error::BadRequest("请求须为 {\"login\": …, \"password\": …}".into()))?;
+    let (token, signed_in) = state.sign_in(&req.login, req.password).await?;
+    Ok(Json(serde_json::json!({
+        "token": token,
+        "expires_in": accounts::SESSION_HOURS * 3600,
+        "account": signed_in.account,
+    }))
+    .into_response())
+}
+
 async fn append_handler(
     State(state): State<AppState>,
-    staff: Staff,
+    who: SignedIn,
     Path(number): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let staff = Staff::from_account(&who.account)
+        .ok_or_else(|| Error::Forbidden("本账号不能办理办件".into()))?;
     // Own JSON parsing: serde's messages can quote values; say where, not what.
     let draft: EventDraft = serde_json::from_slice(&body).map_err(|e| {
         Error::BadRequest(match e.classify() {
@@ -423,9 +488,9 @@ async fn append_handler(
 /// Sync with the district now (township staff; the console's 立即同步).
 async fn upstream_handler(
     State(state): State<AppState>,
-    staff: Staff,
+    who: SignedIn,
 ) -> Result<Response, ApiError> {
-    if staff.role != Role::Township {
+    if who.account.role.event_role() != Some(Role::Township) {
         return Err(Error::Forbidden("只有乡镇中心工作人员可以发起同步".into()).into());
     }
     let report = state.sync_upward().await?;
@@ -434,9 +499,10 @@ async fn upstream_handler(
 
 async fn view_handler(
     State(state): State<AppState>,
-    _staff: Staff,
+    who: SignedIn,
     Path(number): Path<String>,
 ) -> Result<Response, ApiError> {
+    sees_tickets(&who)?;
     let now = crate::now();
     let view = state
         .with_store(move |store, _| staff::view(store, &number, now))
@@ -444,7 +510,8 @@ async fn view_handler(
     Ok(Json(view).into_response())
 }
 
-async fn list_handler(State(state): State<AppState>, _staff: Staff) -> Result<Response, ApiError> {
+async fn list_handler(State(state): State<AppState>, who: SignedIn) -> Result<Response, ApiError> {
+    sees_tickets(&who)?;
     let rows = state.with_store(|store, _| staff::list(store)).await?;
     Ok(Json(rows).into_response())
 }

@@ -1,4 +1,4 @@
-//! Staff actions on the server: the JSON API today, the web console later (one code path).
+//! Staff actions on the server, for the JSON API and the web console (one code path).
 //! Staff events carry server time; the role table and the lifecycle decide what may be
 //! recorded, with the same rules the tablet's store applies to agent events.
 
@@ -13,40 +13,34 @@ use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::{MaterialState, TicketView};
 use agent_core::domain::validate::normalize;
 
+use crate::accounts::{audit, Account};
 use crate::error::{Error, Result};
 use crate::store::{append_doc, insert_change, load_doc, ServerStore};
 use crate::sync::ServerInfo;
 
-/// Longest staff name accepted in the identity header.
-const MAX_STAFF_NAME: usize = 64;
 /// Most rows one list returns.
 const LIST_LIMIT: i64 = 500;
 
-/// A staff identity. Minimal until the console's accounts (issue 7): a name and a role from
-/// request headers, trusted as given.
+/// A signed-in account acting on tickets: its login and the role its events carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staff {
-    pub name: String,
+    pub login: String,
     pub role: Role,
 }
 
 impl Staff {
-    /// From the header values; `None` when missing or not a staff role.
-    pub fn from_headers(name: Option<&str>, role: Option<&str>) -> Option<Staff> {
-        let name = name?.trim();
-        let ok_name = !name.is_empty()
-            && name.chars().count() <= MAX_STAFF_NAME
-            && !name.chars().any(char::is_control);
-        let role = Role::parse(role?.trim())?;
-        (ok_name && matches!(role, Role::Township | Role::Window)).then(|| Staff {
-            name: name.to_owned(),
-            role,
+    /// The account as one who appends ticket events; `None` for one who appends none
+    /// (district admin, auditor).
+    pub fn from_account(account: &Account) -> Option<Staff> {
+        Some(Staff {
+            login: account.login.clone(),
+            role: account.role.event_role()?,
         })
     }
 
     /// The change-log origin of this staff member's events.
     pub fn origin(&self) -> String {
-        format!("staff:{}", self.name)
+        format!("staff:{}", self.login)
     }
 }
 
@@ -107,7 +101,7 @@ pub fn append(
         id: crate::new_event_id(),
         kind: draft.kind,
         at: now,
-        actor: staff.name.clone(),
+        actor: staff.login.clone(),
         role: staff.role,
         note: normalize(&draft.note),
         payload: draft.payload.clone(),
@@ -132,6 +126,14 @@ pub fn append(
         &changes,
     )?;
     append_doc(&tx, number.as_str(), ticket.point, &changes)?;
+    audit(
+        &tx,
+        &staff.login,
+        event.kind.label(),
+        Some(number.as_str()),
+        "",
+        now,
+    )?;
     tx.commit()?;
     Ok(ticket.view(&calendar, now.date_naive(), DEFAULT_MARGIN))
 }

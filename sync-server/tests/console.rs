@@ -6,10 +6,6 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use agent_core::domain::catalog::Catalog;
 use agent_core::store::Store;
 use agent_core::sync::client::sync_now;
@@ -17,35 +13,9 @@ use reqwest::blocking::{Client, Response};
 use reqwest::redirect::Policy;
 use serde_json::json;
 
-use support::{district_and_township, server_binary, staff_ok, tablet, Server};
+use support::{add_staff, bearer, district_and_township, staff_ok, tablet, Server};
 
 const PASSWORD: &str = "柏林镇-2026-secret";
-
-/// `sync-server add-staff`, the password on stdin; (success, stdout + stderr).
-fn add_staff(data: &Path, login: &str, role: &str, password: &str) -> (bool, String) {
-    let mut child = Command::new(server_binary())
-        .args([
-            "add-staff",
-            "--login",
-            login,
-            "--name",
-            "李文",
-            "--role",
-            role,
-            "--data",
-        ])
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
 
 fn client() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
@@ -227,8 +197,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
     );
     let resp = client()
         .post(format!("{}/api/tickets/{number}/events", township.url))
-        .header("X-Daiban-Staff", "township-clerk")
-        .header("X-Daiban-Role", "township")
+        .header("authorization", bearer(&township.url, "township"))
         .json(&json!({ "kind": "handled", "note": "<script>alert(1)</script><img src=x onerror=alert(2)>", "payload": {} }))
         .send()
         .unwrap();

@@ -29,9 +29,9 @@ use agent_core::sync::wire::{
 use serde_json::{json, Value};
 
 use support::{
-    cli, cli_refused, device_request, district_and_township, init_district, init_township,
-    post_sync_with, serve, server_status, server_view, staff_event, staff_ok, start_township,
-    sync_upward, tablet, Server, TOWNSHIP_A, TOWNSHIP_B,
+    add_staff, bearer, bearer_with, cli, cli_refused, device_request, district_and_township,
+    init_district, init_township, post_sync_with, serve, server_status, server_view, staff_event,
+    staff_ok, start_township, sync_upward, tablet, Server, STAFF_PASSWORD, TOWNSHIP_A, TOWNSHIP_B,
 };
 
 fn register(store: &mut Store, seed: u64) -> TicketNumber {
@@ -124,29 +124,24 @@ fn apply(store: &mut Store, sent: &[Outgoing], resp: &SyncResponse) {
     }
 }
 
-/// A staff API request with any headers and body (`None`: GET); returns (status, JSON body).
-fn api(server: &Server, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+/// A staff API request as the test account of `role` (`None`: anonymous) with a body
+/// (`None`: GET); returns (status, JSON body).
+fn api(server: &Server, path: &str, role: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let client = reqwest::blocking::Client::new();
     let url = format!("{}{path}", server.url);
     let mut req = match &body {
         Some(b) => client.post(url).json(b),
         None => client.get(url),
     };
-    for (k, v) in headers {
-        req = req.header(*k, *v);
+    if let Some(role) = role {
+        req = req.header("authorization", bearer(&server.url, role));
     }
     let resp = req.send().unwrap();
     (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
 }
 
-const TOWNSHIP_STAFF: &[(&str, &str)] = &[
-    ("X-Daiban-Staff", "township-clerk"),
-    ("X-Daiban-Role", "township"),
-];
-const WINDOW_STAFF: &[(&str, &str)] = &[
-    ("X-Daiban-Staff", "window-clerk"),
-    ("X-Daiban-Role", "window"),
-];
+const TOWNSHIP_STAFF: Option<&str> = Some("township");
+const WINDOW_STAFF: Option<&str> = Some("window");
 
 /// GET a ticket as township staff: (status, view).
 fn view(server: &Server, n: &TicketNumber) -> (u16, Value) {
@@ -377,10 +372,15 @@ fn staff_events_reach_the_tablet_and_tablet_events_get_arrival_stamps() {
     // Identity is required; the server's staff, the role table and the lifecycle are
     // enforced.
     let events = format!("/api/tickets/{n}/events");
-    let (status, _) = api(&server, &events, &[], Some(json!({ "kind": "accepted" })));
+    let (status, _) = api(&server, &events, None, Some(json!({ "kind": "accepted" })));
     assert_eq!(status, 401);
-    let (status, body) = staff_event(&server, "window", &n, "accepted", json!({}));
-    assert_eq!(status, 403, "{body}");
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}{events}", server.url))
+        .header("authorization", "Bearer 00ff")
+        .json(&json!({ "kind": "accepted" }))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
     let (status, body) = staff_event(&server, "township", &n, "delivered", json!({}));
     assert_eq!(status, 422, "{body}");
     let (status, _) = api(
@@ -710,48 +710,67 @@ fn staff_work_on_their_own_level_of_server() {
     sync_upward(&township);
     assert_eq!(server_status(&district, "window", &n), "received");
 
-    let supplement = json!({ "missing": ["户口本复印件"] });
-    // Window staff work at the district, not at a township (even for an event their role
-    // may record)...
-    let (status, body) = staff_event(
-        &township,
-        "window",
-        &n,
-        "supplement_requested",
-        supplement.clone(),
-    );
-    assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("区县窗口"),
-        "{body}"
-    );
-    // ...and township staff at the township, not at the district.
-    let (status, body) = staff_event(&district, "township", &n, "accepted", json!({}));
-    assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("乡镇中心"),
-        "{body}"
-    );
+    // Window staff work at the district, township staff at a township: an account of the
+    // other level cannot even be opened.
+    let (ok, out) = add_staff(&township.data, "w2", "window_staff", STAFF_PASSWORD);
+    assert!(!ok && out.contains("不能在这一级服务器上开设"), "{out}");
+    let (ok, out) = add_staff(&district.data, "t2", "township_admin", STAFF_PASSWORD);
+    assert!(!ok && out.contains("不能在这一级服务器上开设"), "{out}");
+    // An auditor (on either level) and a district admin read or manage, never record.
+    assert!(add_staff(&township.data, "audit", "auditor", STAFF_PASSWORD).0);
+    assert!(add_staff(&district.data, "boss", "district_admin", STAFF_PASSWORD).0);
+    let as_login = |server: &Server, login: &str| -> reqwest::blocking::RequestBuilder {
+        let client = reqwest::blocking::Client::new();
+        let auth = bearer_with(&client, &server.url, login);
+        client
+            .post(format!("{}/api/tickets/{n}/events", server.url))
+            .header("authorization", auth)
+            .json(&json!({ "kind": "accepted" }))
+    };
+    for (server, login) in [(&township, "audit"), (&district, "boss")] {
+        let resp = as_login(server, login).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 403, "{login}");
+        assert!(
+            resp.text().unwrap().contains("本账号不能办理办件"),
+            "{login}"
+        );
+    }
+    let auditor = bearer_with(&reqwest::blocking::Client::new(), &township.url, "audit");
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}/api/tickets/{n}", township.url))
+        .header("authorization", auditor)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}/api/tickets/{n}", district.url))
+        .header(
+            "authorization",
+            bearer_with(&reqwest::blocking::Client::new(), &district.url, "boss"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    // A token of one server means nothing at another.
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}/api/tickets/{n}", district.url))
+        .header("authorization", bearer(&township.url, "township"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
     assert_eq!(server_status(&district, "window", &n), "received");
     assert_eq!(server_status(&township, "township", &n), "received");
 
     // Only township staff start the upward sync, and only a township has a district.
-    let (status, _) = api(
-        &township,
-        "/api/upstream/sync",
-        WINDOW_STAFF,
-        Some(json!({})),
-    );
-    assert_eq!(status, 403);
-    let (status, _) = api(&township, "/api/upstream/sync", &[], Some(json!({})));
+    let (status, _) = api(&township, "/api/upstream/sync", None, Some(json!({})));
     assert_eq!(status, 401);
     let (status, body) = api(
         &district,
         "/api/upstream/sync",
-        TOWNSHIP_STAFF,
+        WINDOW_STAFF,
         Some(json!({})),
     );
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 403, "{body}");
 
     // Each in their place, both succeed: the township accepts and forwards, the district's
     // window completes.

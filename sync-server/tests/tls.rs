@@ -18,8 +18,9 @@ use agent_core::sync::client::{sync_now, Endpoint};
 use agent_core::sync::wire::PAGE_BYTES;
 
 use support::{
-    cli_refused, enable_tls, enroll_tablet, enroll_township, init_district, init_township_with,
-    make_cert, new_tablet, serve, server_binary, sync_upward_with, TOWNSHIP_A,
+    bearer_with, cli_refused, enable_tls, enroll_tablet, enroll_township, init_district,
+    init_township_with, make_cert, new_tablet, serve, server_binary, staff_login, sync_upward_with,
+    TOWNSHIP_A,
 };
 
 /// The staff API over HTTPS, trusting `ca` only (the sync client's own HTTP client).
@@ -29,10 +30,11 @@ fn staff_client(url: &str, ca: &[u8]) -> reqwest::blocking::Client {
 
 /// GET a ticket's view; the status code.
 fn ticket_status(url: &str, ca: &[u8], role: &str, n: &TicketNumber) -> u16 {
-    staff_client(url, ca)
+    let client = staff_client(url, ca);
+    let auth = bearer_with(&client, url, staff_login(role));
+    client
         .get(format!("{url}/api/tickets/{n}"))
-        .header("X-Daiban-Staff", format!("{role}-clerk"))
-        .header("X-Daiban-Role", role)
+        .header("authorization", auth)
         .send()
         .unwrap()
         .status()

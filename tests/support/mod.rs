@@ -173,6 +173,7 @@ pub fn init_district(data: &Path) {
     )
     .unwrap();
     cli(&["import-directory", file.to_str().unwrap()], data);
+    add_staff_ok(data, staff_login("window"), "window_staff");
 }
 
 /// Initialise a township data directory under the district at `parent`. It syncs upward
@@ -205,6 +206,82 @@ pub fn init_township_with(data: &Path, code: &str, parent: &str, more: &[&str]) 
     ];
     args.extend_from_slice(more);
     cli(&args, data);
+    add_staff_ok(data, staff_login("township"), "township_staff");
+}
+
+/// The password of the staff accounts every test server is given: [`staff_login`]`("window")`
+/// on a district, [`staff_login`]`("township")` on a township.
+pub const STAFF_PASSWORD: &str = "test-staff-password";
+
+/// The test account acting as `role` (`township` or `window`).
+pub fn staff_login(role: &str) -> &'static str {
+    match role {
+        "window" => "window",
+        _ => "clerk",
+    }
+}
+
+/// `sync-server add-staff`, the password on stdin; (success, stdout + stderr).
+pub fn add_staff(data: &Path, login: &str, role: &str, password: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(server_binary())
+        .args([
+            "add-staff",
+            "--login",
+            login,
+            "--name",
+            "李文",
+            "--role",
+            role,
+            "--data",
+        ])
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Open the test account `login` (password [`STAFF_PASSWORD`]) on a server's data directory.
+pub fn add_staff_ok(data: &Path, login: &str, role: &str) {
+    let (ok, out) = add_staff(data, login, role, STAFF_PASSWORD);
+    assert!(ok, "add-staff {login}: {out}");
+}
+
+thread_local! {
+    static TOKENS: std::cell::RefCell<std::collections::HashMap<(String, String), String>> =
+        Default::default();
+}
+
+/// `Authorization` for the staff API as `login` at `url`, signed in once per server (through
+/// `client`, e.g. one trusting an HTTPS server's CA).
+pub fn bearer_with(client: &reqwest::blocking::Client, url: &str, login: &str) -> String {
+    let key = (url.to_owned(), login.to_owned());
+    if let Some(token) = TOKENS.with(|t| t.borrow().get(&key).cloned()) {
+        return format!("Bearer {token}");
+    }
+    let resp = client
+        .post(format!("{url}/api/login"))
+        .json(&json!({ "login": login, "password": STAFF_PASSWORD }))
+        .send()
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().unwrap();
+    assert!(status.is_success(), "login {login}: {status} {body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    TOKENS.with(|t| t.borrow_mut().insert(key, token.clone()));
+    format!("Bearer {token}")
+}
+
+/// [`bearer_with`] over plain HTTP, as the test account of `role`.
+pub fn bearer(url: &str, role: &str) -> String {
+    bearer_with(&reqwest::blocking::Client::new(), url, staff_login(role))
 }
 
 /// A district and one township (code [`TOWNSHIP_A`]) that has synced the directory down.
@@ -281,8 +358,10 @@ pub fn sync_upward(township: &Server) -> Value {
 pub fn sync_upward_with(client: &reqwest::blocking::Client, url: &str) -> Value {
     let resp = client
         .post(format!("{url}/api/upstream/sync"))
-        .header("X-Daiban-Staff", "admin-li")
-        .header("X-Daiban-Role", "township")
+        .header(
+            "authorization",
+            bearer_with(client, url, staff_login("township")),
+        )
         .send()
         .unwrap();
     let status = resp.status();
@@ -327,7 +406,8 @@ pub fn enroll_tablet<'a>(
     agent_core::sync::enroll::enroll(store, endpoint, &code).unwrap();
 }
 
-/// POST a staff event; `role` is `township` or `window`. Returns (status, body).
+/// POST a staff event as the test account of `role` (`township` or `window`). Returns
+/// (status, body).
 pub fn staff_event(
     server: &Server,
     role: &str,
@@ -337,8 +417,7 @@ pub fn staff_event(
 ) -> (u16, Value) {
     let resp = reqwest::blocking::Client::new()
         .post(format!("{}/api/tickets/{}/events", server.url, number))
-        .header("X-Daiban-Staff", format!("{role}-clerk"))
-        .header("X-Daiban-Role", role)
+        .header("authorization", bearer(&server.url, role))
         .json(&json!({ "kind": kind, "note": "", "payload": payload }))
         .send()
         .unwrap();
@@ -356,8 +435,7 @@ pub fn staff_ok(server: &Server, role: &str, number: &TicketNumber, kind: &str, 
 pub fn server_view(server: &Server, role: &str, number: &TicketNumber) -> Option<Value> {
     let resp = reqwest::blocking::Client::new()
         .get(format!("{}/api/tickets/{}", server.url, number))
-        .header("X-Daiban-Staff", format!("{role}-clerk"))
-        .header("X-Daiban-Role", role)
+        .header("authorization", bearer(&server.url, role))
         .send()
         .unwrap();
     (resp.status().as_u16() == 200).then(|| resp.json().unwrap())

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::accounts::{self, SignedIn, StaffRole};
+use crate::accounts::{self, SignedIn};
 use crate::error::Error;
 use crate::http::AppState;
 
@@ -143,27 +143,7 @@ async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    let now = crate::now();
-    let login = form.login.trim().to_owned();
-    let lookup = login.clone();
-    let credentials = match state
-        .with_store(move |store, _| accounts::credentials(store, &lookup, now))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return failure(None, &e),
-    };
-    // Slow on purpose: outside the store's lock.
-    let password = form.password;
-    let matched =
-        tokio::task::spawn_blocking(move || accounts::check_password(&credentials, &password))
-            .await
-            .unwrap_or(false);
-    let record = login.clone();
-    match state
-        .with_store(move |store, _| accounts::record_sign_in(store, &record, matched, now))
-        .await
-    {
+    match state.sign_in(&form.login, form.password).await {
         Ok((token, _)) => {
             let mut response = Redirect::to("/console").into_response();
             let h = response.headers_mut();
@@ -217,13 +197,8 @@ fn csrf_refused(who: &SignedIn) -> Response {
         .into_response()
 }
 
-/// Whether the account handles or reads tickets on this server.
-fn sees_tickets(who: &SignedIn) -> bool {
-    who.account.role.event_role().is_some() || who.account.role == StaffRole::Auditor
-}
-
 async fn inbox(State(state): State<AppState>, Staffer(who, _): Staffer) -> Response {
-    if !sees_tickets(&who) {
+    if !who.account.role.sees_tickets() {
         return failure(Some(&who), &Error::Forbidden("本账号不办理办件".into()));
     }
     match state.with_store(|store, _| crate::staff::list(store)).await {
@@ -237,7 +212,7 @@ async fn ticket(
     Staffer(who, _): Staffer,
     Path(number): Path<String>,
 ) -> Response {
-    if !sees_tickets(&who) {
+    if !who.account.role.sees_tickets() {
         return failure(Some(&who), &Error::Forbidden("本账号不办理办件".into()));
     }
     let now = crate::now();
