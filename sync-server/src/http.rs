@@ -127,7 +127,7 @@ impl AppState {
     }
 
     /// Something here changed that the district should get.
-    fn nudge(&self) {
+    pub(crate) fn nudge(&self) {
         if let Some(parent) = &self.parent {
             parent.changed.notify_one();
         }

@@ -145,6 +145,72 @@ pub fn view(store: &ServerStore, number: &str, now: DateTime<FixedOffset>) -> Re
     Ok(ticket.view(&store.calendar()?, now.date_naive(), DEFAULT_MARGIN))
 }
 
+/// A ticket with its applicant to be shown unmasked: allowed to an account that sees
+/// tickets, for a stated reason, and recorded in the audit log first.
+pub fn unmask(
+    store: &mut ServerStore,
+    account: &Account,
+    number: &str,
+    reason: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<TicketView> {
+    let reason = normalize(reason);
+    if reason.is_empty() || reason.chars().count() > 100 {
+        return Err(Error::BadRequest(
+            "查看完整个人信息须填写事由（100字以内）".into(),
+        ));
+    }
+    let view = view(store, number, now)?;
+    let tx = store.begin()?;
+    audit(
+        &tx,
+        &account.login,
+        "查看完整个人信息",
+        Some(view.ticket.number.as_str()),
+        &reason,
+        now,
+    )?;
+    tx.commit()?;
+    Ok(view)
+}
+
+/// The staff actions, in the order the console offers them.
+pub const ACTIONS: [EventKind; 9] = [
+    EventKind::Accepted,
+    EventKind::SupplementRequested,
+    EventKind::Rejected,
+    EventKind::Handled,
+    EventKind::SpecialStarted,
+    EventKind::SpecialEnded,
+    EventKind::Forwarded,
+    EventKind::Completed,
+    EventKind::Returned,
+];
+
+/// The actions `staff` may take on the ticket now: its role may record them and the
+/// lifecycle takes them (tried with the least payload each needs).
+pub fn available(staff: &Staff, view: &TicketView, now: DateTime<FixedOffset>) -> Vec<EventKind> {
+    ACTIONS
+        .into_iter()
+        .filter(|&kind| {
+            let payload = match kind {
+                EventKind::Completed => serde_json::json!({ "outcome": "approved" }),
+                _ => serde_json::json!({}),
+            };
+            let trial = Event {
+                id: String::new(),
+                kind,
+                at: now,
+                actor: staff.login.clone(),
+                role: staff.role,
+                note: String::new(),
+                payload,
+            };
+            view.ticket.check_event(&trial).is_ok()
+        })
+        .collect()
+}
+
 /// Tickets by number (first [`LIST_LIMIT`]); a document that does not load is skipped and
 /// logged, never allowed to hide the rest.
 pub fn list(store: &ServerStore) -> Result<Vec<ListRow>> {

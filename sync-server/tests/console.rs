@@ -216,6 +216,83 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         "{page}"
     );
 
+    // An action or an unmasking without the session's CSRF token is refused, and changes
+    // nothing; unmasking needs a reason and is recorded with it.
+    let post_form = |path: &str, form: &[(&str, &str)]| {
+        client()
+            .post(format!("{}{path}", township.url))
+            .header("cookie", &cookie)
+            .form(form)
+            .send()
+            .unwrap()
+    };
+    let (_, page) = get(
+        &township,
+        &format!("/console/tickets/{number}"),
+        Some(&cookie),
+    );
+    let csrf = csrf_field(&page);
+    let events = format!("/console/tickets/{number}/events");
+    let unmask = format!("/console/tickets/{number}/unmask");
+    for form in [
+        vec![("kind", "handled")],
+        vec![("csrf", "forged"), ("kind", "handled")],
+    ] {
+        assert_eq!(post_form(&events, &form).status().as_u16(), 403);
+        assert_eq!(
+            post_form(&unmask, &[("csrf", "forged"), ("reason", "核对")])
+                .status()
+                .as_u16(),
+            403
+        );
+    }
+    let resp = post_form(&unmask, &[("csrf", csrf.as_str()), ("reason", " ")]);
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = post_form(
+        &unmask,
+        &[("csrf", csrf.as_str()), ("reason", "电话核对申请人身份")],
+    );
+    assert_eq!(resp.status().as_u16(), 200);
+    let page = resp.text().unwrap();
+    assert!(
+        page.contains(&form.id_number) && page.contains(&form.applicant_name),
+        "{page}"
+    );
+    let db = rusqlite::Connection::open(township.data.join("server.db")).unwrap();
+    let (login, reason): (String, String) = db
+        .query_row(
+            "SELECT login, detail FROM audit_log WHERE action = '查看完整个人信息' AND ticket = ?1",
+            [&number],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (login.as_str(), reason.as_str()),
+        ("li.wen", "电话核对申请人身份")
+    );
+    let resp = post_form(
+        &events,
+        &[("csrf", csrf.as_str()), ("kind", "special_started")],
+    );
+    assert_eq!(resp.status().as_u16(), 303);
+    let (_, page) = get(
+        &township,
+        &format!("/console/tickets/{number}"),
+        Some(&cookie),
+    );
+    assert!(
+        !page.contains(&form.id_number),
+        "unmasked beyond the one view"
+    );
+    let actions: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE ticket = ?1 AND login = 'li.wen'",
+            [&number],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(actions, 2, "the unmasking and the action");
+
     // A district admin handles no tickets.
     let admin = session(&district, "zhao");
     let (status, page) = get(&district, "/console", Some(&admin));

@@ -18,9 +18,13 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use agent_core::domain::event::{EventDraft, EventKind};
+use agent_core::domain::ticket::TicketView;
+
 use crate::accounts::{self, SignedIn};
 use crate::error::Error;
 use crate::http::AppState;
+use crate::staff::{self, Staff};
 
 const SESSION_COOKIE: &str = "daiban_session";
 const LOGIN_COOKIE: &str = "daiban_login";
@@ -31,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
         .route("/console/tickets/{number}", get(ticket))
+        .route("/console/tickets/{number}/events", post(act))
+        .route("/console/tickets/{number}/unmask", post(unmask))
         .layer(axum::middleware::map_response(harden))
 }
 
@@ -201,7 +207,7 @@ async fn inbox(State(state): State<AppState>, Staffer(who, _): Staffer) -> Respo
     if !who.account.role.sees_tickets() {
         return failure(Some(&who), &Error::Forbidden("本账号不办理办件".into()));
     }
-    match state.with_store(|store, _| crate::staff::list(store)).await {
+    match state.with_store(|store, _| staff::list(store)).await {
         Ok(rows) => pages::inbox(&who, &rows).into_response(),
         Err(e) => failure(Some(&who), &e),
     }
@@ -217,10 +223,117 @@ async fn ticket(
     }
     let now = crate::now();
     match state
-        .with_store(move |store, _| crate::staff::view(store, &number, now))
+        .with_store(move |store, _| staff::view(store, &number, now))
         .await
     {
-        Ok(view) => pages::ticket(&who, &view).into_response(),
+        Ok(view) => ticket_page(&who, &view, false, now),
+        Err(e) => failure(Some(&who), &e),
+    }
+}
+
+fn ticket_page(
+    who: &SignedIn,
+    view: &TicketView,
+    unmasked: bool,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Response {
+    let actions = Staff::from_account(&who.account)
+        .map(|s| staff::available(&s, view, now))
+        .unwrap_or_default();
+    pages::ticket(who, view, &actions, unmasked).into_response()
+}
+
+/// A form's fields in order, repeated ones included.
+fn fields(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// `POST /console/tickets/{n}/events`: one staff action, through the same code as the API;
+/// then back to the ticket (or its refusal, with the reason).
+async fn act(
+    State(state): State<AppState>,
+    Staffer(who, _): Staffer,
+    Path(number): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = fields(&body);
+    if field(&form, "csrf") != who.csrf {
+        return csrf_refused(&who);
+    }
+    let Some(staff) = Staff::from_account(&who.account) else {
+        return failure(Some(&who), &Error::Forbidden("本账号不能办理办件".into()));
+    };
+    let Some(kind) = EventKind::parse(field(&form, "kind")).filter(|k| staff::ACTIONS.contains(k))
+    else {
+        return failure(Some(&who), &Error::BadRequest("未知的办理操作".into()));
+    };
+    let mut payload = serde_json::Map::new();
+    if kind == EventKind::SupplementRequested {
+        let missing: Vec<&str> = form
+            .iter()
+            .filter(|(k, _)| k == "missing")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if missing.is_empty() {
+            return failure(Some(&who), &Error::BadRequest("请勾选须补正的材料".into()));
+        }
+        payload.insert("missing".into(), missing.into());
+    }
+    for key in ["window", "outcome", "certificate_no"] {
+        let value = field(&form, key).trim();
+        if !value.is_empty() {
+            payload.insert(key.into(), value.into());
+        }
+    }
+    let draft = EventDraft {
+        kind,
+        note: field(&form, "note").to_owned(),
+        payload: payload.into(),
+    };
+    let now = crate::now();
+    let target = number.clone();
+    match state
+        .with_store(move |store, info| staff::append(store, info, &target, &staff, &draft, now))
+        .await
+    {
+        Ok(_) => {
+            state.nudge();
+            Redirect::to(&format!("/console/tickets/{number}")).into_response()
+        }
+        Err(e) => failure(Some(&who), &e),
+    }
+}
+
+/// `POST /console/tickets/{n}/unmask`: the ticket once with the applicant in full, the
+/// viewing recorded with its reason.
+async fn unmask(
+    State(state): State<AppState>,
+    Staffer(who, _): Staffer,
+    Path(number): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = fields(&body);
+    if field(&form, "csrf") != who.csrf {
+        return csrf_refused(&who);
+    }
+    if !who.account.role.sees_tickets() {
+        return failure(Some(&who), &Error::Forbidden("本账号不办理办件".into()));
+    }
+    let now = crate::now();
+    let account = who.account.clone();
+    let reason = field(&form, "reason").to_owned();
+    match state
+        .with_store(move |store, _| staff::unmask(store, &account, &number, &reason, now))
+        .await
+    {
+        Ok(view) => ticket_page(&who, &view, true, now),
         Err(e) => failure(Some(&who), &e),
     }
 }

@@ -4,6 +4,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use agent_core::domain::deadline::Light;
+use agent_core::domain::event::EventKind;
 use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::ticket::TicketView;
 
@@ -113,10 +114,13 @@ pub fn inbox(who: &SignedIn, rows: &[ListRow]) -> Markup {
     )
 }
 
-/// One ticket: the applicant masked, the deadline with its light, the event timeline.
-pub fn ticket(who: &SignedIn, view: &TicketView) -> Markup {
+/// One ticket: the applicant (masked unless `unmasked`), the deadline with its light, the
+/// event timeline, and a form for each action this account may take on it now.
+pub fn ticket(who: &SignedIn, view: &TicketView, actions: &[EventKind], unmasked: bool) -> Markup {
     let t = &view.ticket;
     let a = &t.applicant;
+    let shown = |full: &str, masked: String| if unmasked { full.to_owned() } else { masked };
+    let action_url = format!("/console/tickets/{}/events", t.number);
     let (light_class, light_text) = match view.deadline.light {
         Some(Light::Green) => ("light-green", "绿灯"),
         Some(Light::Yellow) => ("light-yellow", "黄灯"),
@@ -132,14 +136,43 @@ pub fn ticket(who: &SignedIn, view: &TicketView) -> Markup {
                 dl {
                     dt { "事项" } dd { (t.item.name) }
                     dt { "状态" } dd { (view.life.status.label()) }
-                    dt { "申请人" } dd { (mask_name(&a.name)) }
-                    dt { "证件号码" } dd { (mask_id(&a.id.stored)) }
-                    dt { "联系电话" } dd { (a.phone.as_deref().map(mask_phone).unwrap_or_default()) }
+                    dt { "申请人" } dd { (shown(&a.name, mask_name(&a.name))) }
+                    dt { "证件号码" } dd { (shown(&a.id.stored, mask_id(&a.id.stored))) }
+                    dt { "联系电话" } dd {
+                        @if let Some(p) = &a.phone { (shown(p, mask_phone(p))) }
+                    }
                     dt { "村组" } dd { (a.village) " " (a.group) }
                     dt { "承诺办结" } dd {
                         @if let Some(due) = view.deadline.due { (due.format("%Y-%m-%d")) " " }
                         span class=(light_class) { (light_text) }
                         @if view.deadline.paused_days > 0 { "（暂停" (view.deadline.paused_days) "个工作日）" }
+                    }
+                }
+            }
+            @if !unmasked {
+                form.box method="post" action={ "/console/tickets/" (t.number) "/unmask" } {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="unmask-reason" { "查看完整个人信息（将记录查看人、时间和事由）" }
+                    input id="unmask-reason" type="text" name="reason" required placeholder="事由";
+                    " "
+                    button type="submit" { "查看" }
+                }
+            } @else {
+                p.box { "完整个人信息仅本次显示，查看已记录。" }
+            }
+            @if !view.life.missing.is_empty() {
+                div.box { "待补正材料：" (view.life.missing.join("、")) }
+            }
+            @if !actions.is_empty() {
+                div.box {
+                    h3 { "办理" }
+                    @for kind in actions {
+                        form.action method="post" action=(action_url) data-kind=(kind.as_str()) {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            input type="hidden" name="kind" value=(kind.as_str());
+                            (action_fields(*kind, view))
+                            button.primary type="submit" { (kind.label()) }
+                        }
                     }
                 }
             }
@@ -161,6 +194,39 @@ pub fn ticket(who: &SignedIn, view: &TicketView) -> Markup {
             }
         },
     )
+}
+
+/// The fields an action's form asks for besides the note.
+fn action_fields(kind: EventKind, view: &TicketView) -> Markup {
+    html! {
+        @match kind {
+            EventKind::SupplementRequested => {
+                fieldset {
+                    legend { "须补正的材料（一次性告知）" }
+                    @for m in &view.ticket.materials {
+                        label { input type="checkbox" name="missing" value=(m.name); " " (m.name) }
+                    }
+                }
+            }
+            EventKind::Forwarded => {
+                label { "转至窗口 " input type="text" name="window" required; }
+            }
+            EventKind::Completed => {
+                label { input type="radio" name="outcome" value="approved" required; " 批准" }
+                label { input type="radio" name="outcome" value="denied"; " 不予批准" }
+                label { "证照编号 " input type="text" name="certificate_no"; }
+            }
+            _ => {}
+        }
+        label {
+            @if kind == EventKind::Rejected { "不予受理理由 " } @else { "说明 " }
+            @if kind == EventKind::Rejected {
+                input type="text" name="note" required;
+            } @else {
+                input type="text" name="note";
+            }
+        }
+    }
 }
 
 /// A refusal the person can act on (403, 404): the message and a way back.

@@ -1,0 +1,140 @@
+//! The console's main flow in real headless Chromium, across real processes: a ticket a
+//! village tablet registered offline and synced is found by a township clerk, who requests a
+//! supplement; the village hands it in; the clerk accepts and forwards it to a district
+//! window; window staff complete it at the district; the township returns it, and the result
+//! reaches the tablet. Screenshots of the key pages go to target/browser-screens/.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/browser.rs"]
+mod browser;
+mod support;
+
+use std::path::PathBuf;
+
+use agent_core::domain::catalog::Catalog;
+use agent_core::domain::event::{EventDraft, EventKind};
+use agent_core::domain::lifecycle::Status;
+use agent_core::domain::mask::mask_name;
+use agent_core::domain::number::TicketNumber;
+use agent_core::sync::client::sync_now;
+use browser::Browser;
+use support::*;
+
+fn screens() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screens")
+}
+
+/// Sign in at `url`'s console as `login` (the test password).
+fn sign_in(b: &Browser, url: &str, login: &str) {
+    b.goto(&format!("{url}/console/login"));
+    b.fill("#login", login);
+    b.fill("#password", STAFF_PASSWORD);
+    b.click("button[type=submit]");
+    b.wait_for("table, p.box");
+}
+
+/// Take the action `kind` on the open ticket page (its form's fields filled by `fill`).
+fn act(b: &Browser, kind: &str, fill: impl FnOnce(&Browser)) {
+    let form = format!("form[data-kind={kind}]");
+    b.wait_for(&form);
+    fill(b);
+    b.click(&format!("{form} button[type=submit]"));
+    b.wait_for("h2");
+}
+
+fn status(b: &Browser) -> String {
+    b.page_source()
+}
+
+#[test]
+fn a_ticket_goes_from_village_to_window_and_back_through_the_console() {
+    let Some(b) = Browser::start() else {
+        eprintln!("chromium not installed: skipped (CI sets DAIBAN_REQUIRE_CHROMIUM)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (district, township) = district_and_township(dir.path());
+    let mut a = tablet(dir.path(), &township, 101, 1);
+    let form = agent_core::demo::forms(3, 1, &Catalog::demo())
+        .pop()
+        .unwrap();
+    let number: TicketNumber = a.register(&form).unwrap().view.ticket.number;
+    sync_now(&mut a, township.url.as_str()).unwrap();
+
+    // The clerk finds it in the inbox, the applicant masked.
+    sign_in(&b, &township.url, staff_login("township"));
+    let inbox = b.page_source();
+    assert!(inbox.contains(number.as_str()), "{inbox}");
+    assert!(inbox.contains(&mask_name(&form.applicant_name)));
+    assert!(!inbox.contains(&form.applicant_name));
+    b.screenshot(screens().join("inbox.png"));
+    b.click(&format!("a[href='/console/tickets/{number}']"));
+    b.wait_for("form[data-kind=accepted]");
+    assert!(!b.page_source().contains(&form.id_number));
+
+    // A supplement, picked from the item's list of materials.
+    let material = b
+        .find("form[data-kind=supplement_requested] input[name=missing]")
+        .attr("value")
+        .unwrap();
+    act(&b, "supplement_requested", |b| {
+        b.click("form[data-kind=supplement_requested] input[name=missing]");
+        b.fill(
+            "form[data-kind=supplement_requested] input[name=note]",
+            "请补交",
+        );
+    });
+    let page = status(&b);
+    assert!(page.contains(Status::AwaitingSupplement.label()), "{page}");
+    assert!(page.contains(&format!("待补正材料：{material}")), "{page}");
+    b.screenshot(screens().join("supplement.png"));
+
+    // The village hands it in.
+    sync_now(&mut a, township.url.as_str()).unwrap();
+    a.append(
+        &number,
+        &EventDraft {
+            kind: EventKind::SupplementProvided,
+            note: String::new(),
+            payload: serde_json::json!({}),
+        },
+    )
+    .unwrap();
+    sync_now(&mut a, township.url.as_str()).unwrap();
+
+    // Accept, then forward to a window.
+    b.goto(&format!("{}/console/tickets/{number}", township.url));
+    act(&b, "accepted", |_| {});
+    assert!(status(&b).contains(Status::Accepted.label()));
+    act(&b, "forwarded", |b| {
+        b.fill("form[data-kind=forwarded] input[name=window]", "民政局窗口");
+    });
+    assert!(status(&b).contains(Status::Forwarded.label()));
+    sync_upward(&township);
+
+    // Window staff complete it at the district.
+    let w = Browser::start().unwrap();
+    sign_in(&w, &district.url, staff_login("window"));
+    w.goto(&format!("{}/console/tickets/{number}", district.url));
+    act(&w, "completed", |w| {
+        w.click("form[data-kind=completed] input[value=approved]");
+        w.fill(
+            "form[data-kind=completed] input[name=certificate_no]",
+            "民证2026-0815",
+        );
+    });
+    let page = status(&w);
+    assert!(page.contains(Status::Completed.label()), "{page}");
+    w.screenshot(screens().join("window-completed.png"));
+
+    // Back at the township, returned to the village; the tablet sees it.
+    sync_upward(&township);
+    b.goto(&format!("{}/console/tickets/{number}", township.url));
+    act(&b, "returned", |_| {});
+    assert!(status(&b).contains(Status::Returned.label()));
+    b.screenshot(screens().join("ticket.png"));
+    sync_now(&mut a, township.url.as_str()).unwrap();
+    let view = a.get(&number).unwrap();
+    assert_eq!(view.life.status, Status::Returned);
+    assert_eq!(view.life.certificate_no.as_deref(), Some("民证2026-0815"));
+}
