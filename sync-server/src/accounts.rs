@@ -306,6 +306,11 @@ pub fn record_sign_in(
         "UPDATE staff_accounts SET failed = 0, locked_until = NULL WHERE login = ?1",
         [login],
     )?;
+    // Sessions that ran out go when a new one starts.
+    tx.execute(
+        "DELETE FROM staff_sessions WHERE expires_at <= ?1",
+        [now.to_rfc3339()],
+    )?;
     let token = random_token()?;
     let csrf = random_token()?;
     tx.execute(
