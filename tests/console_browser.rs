@@ -10,6 +10,7 @@ mod browser;
 mod support;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use agent_core::domain::catalog::Catalog;
 use agent_core::domain::event::{EventDraft, EventKind};
@@ -33,17 +34,32 @@ fn sign_in(b: &Browser, url: &str, login: &str) {
     b.wait_for("table, p.box");
 }
 
-/// Take the action `kind` on the open ticket page (its form's fields filled by `fill`).
-fn act(b: &Browser, kind: &str, fill: impl FnOnce(&Browser)) {
+/// Take the action `kind` on the open ticket page (its form's fields filled by `fill`) and
+/// wait until the page that answers shows the ticket in `expect`.
+fn act(b: &Browser, kind: &str, expect: Status, fill: impl FnOnce(&Browser)) {
     let form = format!("form[data-kind={kind}]");
     b.wait_for(&form);
     fill(b);
     b.click(&format!("{form} button[type=submit]"));
-    b.wait_for("h2");
-}
-
-fn status(b: &Browser) -> String {
-    b.page_source()
+    let deadline = Instant::now() + browser::WAIT;
+    loop {
+        // Read from one snapshot of the page: it may be replaced between two calls.
+        let page = b.page_source();
+        let now = page
+            .split_once(r#"id="status">"#)
+            .and_then(|(_, rest)| rest.split_once('<'))
+            .map(|(text, _)| text.to_owned());
+        if now.as_deref() == Some(expect.label()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{kind}: the ticket shows {now:?}, not {}: {}",
+            expect.label(),
+            page
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -77,15 +93,19 @@ fn a_ticket_goes_from_village_to_window_and_back_through_the_console() {
         .find("form[data-kind=supplement_requested] input[name=missing]")
         .attr("value")
         .unwrap();
-    act(&b, "supplement_requested", |b| {
-        b.click("form[data-kind=supplement_requested] input[name=missing]");
-        b.fill(
-            "form[data-kind=supplement_requested] input[name=note]",
-            "请补交",
-        );
-    });
-    let page = status(&b);
-    assert!(page.contains(Status::AwaitingSupplement.label()), "{page}");
+    act(
+        &b,
+        "supplement_requested",
+        Status::AwaitingSupplement,
+        |b| {
+            b.click("form[data-kind=supplement_requested] input[name=missing]");
+            b.fill(
+                "form[data-kind=supplement_requested] input[name=note]",
+                "请补交",
+            );
+        },
+    );
+    let page = b.page_source();
     assert!(page.contains(&format!("待补正材料：{material}")), "{page}");
     b.screenshot(screens().join("supplement.png"));
 
@@ -104,34 +124,29 @@ fn a_ticket_goes_from_village_to_window_and_back_through_the_console() {
 
     // Accept, then forward to a window.
     b.goto(&format!("{}/console/tickets/{number}", township.url));
-    act(&b, "accepted", |_| {});
-    assert!(status(&b).contains(Status::Accepted.label()));
-    act(&b, "forwarded", |b| {
+    act(&b, "accepted", Status::Accepted, |_| {});
+    act(&b, "forwarded", Status::Forwarded, |b| {
         b.fill("form[data-kind=forwarded] input[name=window]", "民政局窗口");
     });
-    assert!(status(&b).contains(Status::Forwarded.label()));
     sync_upward(&township);
 
     // Window staff complete it at the district.
     let w = Browser::start().unwrap();
     sign_in(&w, &district.url, staff_login("window"));
     w.goto(&format!("{}/console/tickets/{number}", district.url));
-    act(&w, "completed", |w| {
+    act(&w, "completed", Status::Completed, |w| {
         w.click("form[data-kind=completed] input[value=approved]");
         w.fill(
             "form[data-kind=completed] input[name=certificate_no]",
             "民证2026-0815",
         );
     });
-    let page = status(&w);
-    assert!(page.contains(Status::Completed.label()), "{page}");
     w.screenshot(screens().join("window-completed.png"));
 
     // Back at the township, returned to the village; the tablet sees it.
     sync_upward(&township);
     b.goto(&format!("{}/console/tickets/{number}", township.url));
-    act(&b, "returned", |_| {});
-    assert!(status(&b).contains(Status::Returned.label()));
+    act(&b, "returned", Status::Returned, |_| {});
     b.screenshot(screens().join("ticket.png"));
     sync_now(&mut a, township.url.as_str()).unwrap();
     let view = a.get(&number).unwrap();

@@ -135,7 +135,7 @@ pub fn ticket(who: &SignedIn, view: &TicketView, actions: &[EventKind], unmasked
             div.box {
                 dl {
                     dt { "事项" } dd { (t.item.name) }
-                    dt { "状态" } dd { (view.life.status.label()) }
+                    dt { "状态" } dd id="status" { (view.life.status.label()) }
                     dt { "申请人" } dd { (shown(&a.name, mask_name(&a.name))) }
                     dt { "证件号码" } dd { (shown(&a.id.stored, mask_id(&a.id.stored))) }
                     dt { "联系电话" } dd {
