@@ -9,7 +9,7 @@
 
 mod pages;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -102,15 +102,49 @@ impl FromRequestParts<AppState> for Staffer {
     }
 }
 
+/// A form a signed-in staff member posted, its CSRF token checked; its fields in order
+/// (repeated ones included).
+pub struct Posted {
+    who: SignedIn,
+    token: String,
+    form: Vec<(String, String)>,
+}
+
+/// Largest console form.
+const MAX_FORM_BYTES: usize = 64 << 10;
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Staffer(who, token) = Staffer::from_request_parts(&mut parts, state).await?;
+        let Ok(body) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+            return Err(failure(Some(&who), &Error::BadRequest("表单过大".into())));
+        };
+        let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+        if field(&form, "csrf") != who.csrf {
+            return Err((
+                StatusCode::FORBIDDEN,
+                pages::refused(Some(&who), "表单已过期或来源不明，请返回后重新操作"),
+            )
+                .into_response());
+        }
+        Ok(Posted { who, token, form })
+    }
+}
+
+/// The refusal page for an account that neither handles nor reads tickets; `None` for one
+/// that does.
+fn unless_reader(who: &SignedIn) -> Option<Response> {
+    (!who.account.role.sees_tickets())
+        .then(|| failure(Some(who), &Error::Forbidden("本账号不办理办件".into())))
+}
+
 /// An error as a page: refusals with their message, internals logged and hidden.
 fn failure(who: Option<&SignedIn>, e: &Error) -> Response {
     let (status, text) = crate::http::classify(e);
     (status, pages::refused(who, &text)).into_response()
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 #[derive(Deserialize)]
@@ -173,14 +207,8 @@ async fn login(
     }
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    Staffer(who, token): Staffer,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if form.csrf != who.csrf {
-        return csrf_refused(&who);
-    }
+async fn logout(State(state): State<AppState>, posted: Posted) -> Response {
+    let Posted { who, token, .. } = posted;
     let now = crate::now();
     if let Err(e) = state
         .with_store(move |store, _| accounts::sign_out(store, &token, now))
@@ -195,17 +223,9 @@ async fn logout(
     response
 }
 
-fn csrf_refused(who: &SignedIn) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        pages::refused(Some(who), "表单已过期或来源不明，请返回后重新操作"),
-    )
-        .into_response()
-}
-
 async fn inbox(State(state): State<AppState>, Staffer(who, _): Staffer) -> Response {
-    if !who.account.role.sees_tickets() {
-        return failure(Some(&who), &Error::Forbidden("本账号不办理办件".into()));
+    if let Some(refused) = unless_reader(&who) {
+        return refused;
     }
     match state.with_store(|store, _| staff::list(store)).await {
         Ok(rows) => pages::inbox(&who, &rows).into_response(),
@@ -218,8 +238,8 @@ async fn ticket(
     Staffer(who, _): Staffer,
     Path(number): Path<String>,
 ) -> Response {
-    if !who.account.role.sees_tickets() {
-        return failure(Some(&who), &Error::Forbidden("本账号不办理办件".into()));
+    if let Some(refused) = unless_reader(&who) {
+        return refused;
     }
     let now = crate::now();
     match state
@@ -243,11 +263,6 @@ fn ticket_page(
     pages::ticket(who, view, &actions, unmasked).into_response()
 }
 
-/// A form's fields in order, repeated ones included.
-fn fields(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields
         .iter()
@@ -259,14 +274,10 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
 /// then back to the ticket (or its refusal, with the reason).
 async fn act(
     State(state): State<AppState>,
-    Staffer(who, _): Staffer,
     Path(number): Path<String>,
-    body: axum::body::Bytes,
+    posted: Posted,
 ) -> Response {
-    let form = fields(&body);
-    if field(&form, "csrf") != who.csrf {
-        return csrf_refused(&who);
-    }
+    let Posted { who, form, .. } = posted;
     let Some(staff) = Staff::from_account(&who.account) else {
         return failure(Some(&who), &Error::Forbidden("本账号不能办理办件".into()));
     };
@@ -315,16 +326,12 @@ async fn act(
 /// viewing recorded with its reason.
 async fn unmask(
     State(state): State<AppState>,
-    Staffer(who, _): Staffer,
     Path(number): Path<String>,
-    body: axum::body::Bytes,
+    posted: Posted,
 ) -> Response {
-    let form = fields(&body);
-    if field(&form, "csrf") != who.csrf {
-        return csrf_refused(&who);
-    }
-    if !who.account.role.sees_tickets() {
-        return failure(Some(&who), &Error::Forbidden("本账号不办理办件".into()));
+    let Posted { who, form, .. } = posted;
+    if let Some(refused) = unless_reader(&who) {
+        return refused;
     }
     let now = crate::now();
     let account = who.account.clone();
