@@ -609,27 +609,30 @@ fn ingest_shared(
     doc: &SharedDoc,
     own: &ActorId,
 ) -> Result<()> {
-    let name = SharedName::parse(&doc.name);
-    let owned = matches!((&name, &scope.peer),
-        (Some(SharedName::TownshipDirectory(c)), Peer::Township { code }) if c == code);
-    let checked = std::str::from_utf8(&doc.body)
-        .ok()
-        .map(|text| DirectoryPart::from_json(text, Some(&scope.township), &scope.directory));
-    let own = own.to_hex_string();
-    match (name, owned, checked) {
-        (_, true, Some(Ok(part))) if part.devices.iter().any(|d| d.actor == own) => {
-            tracing::warn!(peer = %scope.origin, "directory part lists this server's actor: refused")
-        }
-        (_, _, _) if i64::try_from(doc.version).is_err() => {
-            tracing::warn!(peer = %scope.origin, "shared document version out of range: refused")
-        }
-        (Some(name), true, Some(Ok(_))) => {
+    let name = SharedName::parse(&doc.name).filter(|name| {
+        matches!((name, &scope.peer),
+            (SharedName::TownshipDirectory(c), Peer::Township { code }) if c == code)
+    });
+    let Some(name) = name else {
+        tracing::warn!(peer = %scope.origin, "shared document not the peer's: refused");
+        return Ok(());
+    };
+    let refused = match std::str::from_utf8(&doc.body) {
+        Err(_) => Some("not UTF-8".to_owned()),
+        Ok(text) => match DirectoryPart::from_json(text, Some(&scope.township), &scope.directory) {
+            Err(e) => Some(e.to_string()),
+            Ok(part) if part.devices.iter().any(|d| d.actor == own.to_hex_string()) => {
+                Some("a device listed with this server's actor".into())
+            }
+            Ok(_) if i64::try_from(doc.version).is_err() => Some("version out of range".into()),
+            Ok(_) => None,
+        },
+    };
+    match refused {
+        Some(reason) => tracing::warn!(peer = %scope.origin, %reason, "shared document refused"),
+        None => {
             put_shared(tx, &name, doc, &scope.origin)?;
         }
-        (_, _, Some(Err(e))) => {
-            tracing::warn!(peer = %scope.origin, error = %e, "shared document refused")
-        }
-        _ => tracing::warn!(peer = %scope.origin, "shared document not the peer's: refused"),
     }
     Ok(())
 }

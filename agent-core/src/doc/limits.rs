@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use crate::reader::{uleb_len, Malformed, Reader};
-use crate::sync::pack;
+use crate::sync::pack::{self, CHANGE, HASH, MAGIC};
 
 /// Most operations a server accepts in one ticket's history (its stored copy and the upload
 /// together). A real ticket holds about 20–60 (registration ~25, one per event, a few material
@@ -86,11 +86,8 @@ pub fn measure(raw: &[u8], budget: Size) -> Result<Size, Limit> {
     Ok(meter.used())
 }
 
-const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const DOCUMENT: u8 = 0;
-const CHANGE: u8 = 1;
 const COMPRESSED_CHANGE: u8 = 2;
-const HASH: u64 = 32;
 
 /// Column specification bits: `id << 4 | deflate << 3 | type`.
 const DEFLATE: u32 = 0b1000;
@@ -145,33 +142,29 @@ impl Meter {
                     self.add_bytes(body.len() as u64)?;
                     self.document(body)?;
                 }
-                CHANGE => {
-                    self.add_bytes(body.len() as u64)?;
-                    let mut r = Reader::new(body);
-                    let deps = r.len_of(HASH as usize)?;
-                    r.take(deps.saturating_mul(HASH as usize))?;
-                    self.change_columns(r.rest())?;
-                }
-                COMPRESSED_CHANGE => {
-                    // Counted as inflated (never less than as sent).
-                    let body = self.inflate(body, 0)?;
-                    self.add_bytes(body.len() as u64)?;
-                    let mut r = Reader::new(&body);
-                    let deps = r.len_of(HASH as usize)?;
-                    r.take(deps.saturating_mul(HASH as usize))?;
-                    self.change_columns(r.rest())?;
-                }
+                CHANGE => self.change(body)?,
+                // Counted as inflated (never less than as sent).
+                COMPRESSED_CHANGE => self.change(&self.inflate(body, 0)?)?,
                 _ => return Err(Limit::Malformed("chunk type")),
             }
         }
         Ok(())
     }
 
+    /// A change chunk's body: its deps, then the rest.
+    fn change(&mut self, body: &[u8]) -> Result<(), Limit> {
+        self.add_bytes(body.len() as u64)?;
+        let mut r = Reader::new(body);
+        let deps = r.len_of(HASH)?;
+        r.take(deps.saturating_mul(HASH))?;
+        self.change_columns(r.rest())
+    }
+
     /// A change chunk in its packed form: `deps` dependency hashes left out, then `rest`, the
     /// body after them. Counted as the chunk [`pack::unpack`] rebuilds.
     pub(crate) fn packed_change(&mut self, deps: usize, rest: &[u8]) -> Result<(), Limit> {
         let body = (uleb_len(deps as u64) as u64)
-            .saturating_add((deps as u64).saturating_mul(HASH))
+            .saturating_add((deps as u64).saturating_mul(HASH as u64))
             .saturating_add(rest.len() as u64);
         self.add_bytes(9 + uleb_len(body) as u64)?;
         self.add_bytes(body)?;
@@ -221,8 +214,8 @@ impl Meter {
             let actor = r.len()?;
             r.take(actor)?;
         }
-        let heads = r.len_of(HASH as usize)?;
-        r.take(heads.saturating_mul(HASH as usize))?;
+        let heads = r.len_of(HASH)?;
+        r.take(heads.saturating_mul(HASH))?;
         let change_cols = columns(&mut r)?;
         let op_cols = columns(&mut r)?;
         let mut specs: Vec<u32> = Vec::new();
@@ -373,69 +366,57 @@ impl<'a> ChangeMeta<'a> {
     }
 }
 
-/// The values of an unsigned run-length encoded column (no nulls), at most `rows` of them.
-fn values(data: &[u8], rows: u64) -> Result<Vec<u64>, Limit> {
+/// The values of a run-length encoded column without nulls (`n` then a value repeated n
+/// times; `-n` then n values), each read by `read`, at most `rows` of them. `what` names the
+/// column in the error for a null run.
+fn runs<T: Copy>(
+    data: &[u8],
+    rows: u64,
+    what: &'static str,
+    read: impl Fn(&mut Reader<'_>) -> Result<T, Malformed>,
+) -> Result<Vec<T>, Limit> {
     let mut out = Vec::new();
     let mut r = Reader::new(data);
     while !r.done() {
         let count = r.sleb()?;
-        let (n, literal) = match count {
-            c if c > 0 => (c.unsigned_abs(), false),
-            c if c < 0 => (c.unsigned_abs(), true),
-            _ => return Err(Limit::Malformed("null in a count column")),
-        };
+        if count == 0 {
+            return Err(Limit::Malformed(what));
+        }
+        let n = count.unsigned_abs();
         if (out.len() as u64).saturating_add(n) > rows {
             return Err(Limit::Malformed("column longer than the others"));
         }
-        if literal {
+        if count < 0 {
             for _ in 0..n {
-                out.push(r.uleb()?);
+                out.push(read(&mut r)?);
             }
         } else {
-            let v = r.uleb()?;
+            let v = read(&mut r)?;
             out.extend(std::iter::repeat_n(v, n as usize));
         }
     }
     Ok(out)
 }
 
+/// The values of an unsigned run-length encoded column (no nulls), at most `rows` of them.
+fn values(data: &[u8], rows: u64) -> Result<Vec<u64>, Limit> {
+    runs(data, rows, "null in a count column", |r| r.uleb())
+}
+
 /// The values of a delta column (signed run-length encoded differences, summed), each within
 /// what Automerge reads them as (`u32`).
 fn deltas(data: &[u8], rows: u64) -> Result<Vec<u64>, Limit> {
-    let mut out = Vec::new();
-    let mut r = Reader::new(data);
     let mut value = 0i64;
-    let mut push = |out: &mut Vec<u64>, delta: i64| -> Result<(), Limit> {
-        value = value
-            .checked_add(delta)
-            .filter(|v| (0..=i64::from(u32::MAX)).contains(v))
-            .ok_or(Limit::Malformed("delta out of range"))?;
-        out.push(value as u64);
-        Ok(())
-    };
-    while !r.done() {
-        let count = r.sleb()?;
-        let (n, literal) = match count {
-            c if c > 0 => (c.unsigned_abs(), false),
-            c if c < 0 => (c.unsigned_abs(), true),
-            _ => return Err(Limit::Malformed("null in a delta column")),
-        };
-        if (out.len() as u64).saturating_add(n) > rows {
-            return Err(Limit::Malformed("column longer than the others"));
-        }
-        if literal {
-            for _ in 0..n {
-                let d = r.sleb()?;
-                push(&mut out, d)?;
-            }
-        } else {
-            let d = r.sleb()?;
-            for _ in 0..n {
-                push(&mut out, d)?;
-            }
-        }
-    }
-    Ok(out)
+    runs(data, rows, "null in a delta column", |r| r.sleb())?
+        .into_iter()
+        .map(|delta| {
+            value = value
+                .checked_add(delta)
+                .filter(|v| (0..=i64::from(u32::MAX)).contains(v))
+                .ok_or(Limit::Malformed("delta out of range"))?;
+            Ok(value as u64)
+        })
+        .collect()
 }
 
 enum Over {

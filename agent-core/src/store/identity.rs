@@ -49,9 +49,9 @@ impl Store {
     }
 
     /// The device was revoked: list the tickets whose latest changes its township never
-    /// received (masked, for the agent to check and redo them with the township), then delete every ticket, document and the
-    /// device key, overwriting freed pages. The store stays a valid file that refuses further
-    /// work ([`Error::Revoked`]).
+    /// received (masked, for the agent to check and redo them with the township), then delete
+    /// every ticket, document and the device key, overwriting freed pages. The store stays a
+    /// valid file that refuses further work ([`Error::Revoked`]).
     pub fn wipe(&mut self) -> Result<Vec<TicketSummary>> {
         if self.is_wiped()? {
             return Ok(Vec::new());

@@ -22,11 +22,13 @@ use ring::digest;
 use crate::doc::limits::{Limit, Meter, LOAD_MAX};
 use crate::reader::{write_uleb, Malformed, Reader};
 
-const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-const CHANGE: u8 = 1;
+/// An Automerge chunk's magic bytes, and the type byte of a change chunk.
+pub(crate) const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+pub(crate) const CHANGE: u8 = 1;
 const TAG_CHUNK: u8 = 0;
 const TAG_CHANGE: u8 = 1;
-const HASH: usize = 32;
+/// Bytes of a change hash.
+pub(crate) const HASH: usize = 32;
 const PREFIX: usize = 3;
 /// Most deps one packed change may have (a merge of that many concurrent heads); a change
 /// with more travels as is, so this only bounds what a peer can make the receiver do.
