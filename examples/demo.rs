@@ -21,7 +21,7 @@ use agent_core::store::{system_clock, Store, StoreOptions};
 use agent_core::sync::client::{sync_now, SyncReport};
 use agent_core::sync::enroll::enroll;
 use serde_json::{json, Value};
-use sync_server::accounts::StaffRole;
+use sync_server::accounts::{NewAccount, StaffRole};
 use sync_server::admin;
 use sync_server::config::{Config, ServerRole, DEFAULT_LISTEN};
 use sync_server::enroll::CodeFor;
@@ -123,16 +123,22 @@ fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<
     // Console accounts to look around with (a demo password; a county sets its own).
     admin::add_staff(
         township_data,
-        "bailin",
-        "柏林镇办事员",
-        StaffRole::TownshipStaff,
+        &NewAccount {
+            login: "bailin",
+            name: "柏林镇办事员",
+            role: StaffRole::TownshipStaff,
+            window: None,
+        },
         DEMO_PASSWORD,
     )?;
     admin::add_staff(
         district_data,
-        "window1",
-        "区县一号窗口",
-        StaffRole::WindowStaff,
+        &NewAccount {
+            login: "window1",
+            name: "区县综合窗口",
+            role: StaffRole::WindowStaff,
+            window: None,
+        },
         DEMO_PASSWORD,
     )?;
     Ok(())

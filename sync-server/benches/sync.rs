@@ -337,10 +337,14 @@ fn start_server(
     sync_server::accounts::add(
         &mut store,
         &info,
-        login,
-        login,
-        role,
+        &sync_server::accounts::NewAccount {
+            login,
+            name: login,
+            role,
+            window: None,
+        },
         STAFF_PASSWORD,
+        "(bench)",
         sync_server::now(),
     )?;
     let state = AppState::new(store, info).with_parent(parent);

@@ -111,6 +111,9 @@ pub struct Account {
     pub role: StaffRole,
     /// The township whose points it sees; `None` on a district.
     pub township: Option<String>,
+    /// For window staff: the district window whose forwarded tickets it sees (the catalog's
+    /// window name); `None` for a general window (综合窗口) that sees every forwarded ticket.
+    pub window: Option<String>,
     /// Hex Automerge actor its events are written with.
     pub actor: String,
 }
@@ -122,18 +125,28 @@ pub struct SignedIn {
     pub csrf: String,
 }
 
-/// Add an account to this server (its township's, on a township server).
+/// An account to open: who, in which role, and for window staff which window.
+#[derive(Debug, Clone)]
+pub struct NewAccount<'a> {
+    pub login: &'a str,
+    pub name: &'a str,
+    pub role: StaffRole,
+    pub window: Option<&'a str>,
+}
+
+/// Add an account to this server (its township's, on a township server); `by` is who
+/// opened it, for the audit log.
 pub fn add(
     store: &mut ServerStore,
     info: &ServerInfo,
-    login: &str,
-    name: &str,
-    role: StaffRole,
+    new: &NewAccount<'_>,
     password: &str,
+    by: &str,
     now: DateTime<FixedOffset>,
 ) -> Result<Account> {
-    let login = login.trim();
-    let name = name.trim();
+    let login = new.login.trim();
+    let name = new.name.trim();
+    let role = new.role;
     let login_ok = (2..=32).contains(&login.len())
         && login
             .chars()
@@ -152,12 +165,20 @@ pub fn add(
             role.label()
         )));
     }
+    let window = new.window.map(str::trim).filter(|w| !w.is_empty());
+    if window.is_some() && role != StaffRole::WindowStaff {
+        return Err(Error::BadRequest("只有窗口工作人员账号有所属窗口".into()));
+    }
+    if window.is_some_and(|w| w.chars().count() > 64 || w.chars().any(char::is_control)) {
+        return Err(Error::BadRequest("窗口名称须为1至64个字".into()));
+    }
     let hash = hash_password(password)?;
     let account = Account {
         login: login.to_owned(),
         name: name.to_owned(),
         role,
         township: info.township.clone(),
+        window: window.map(str::to_owned),
         actor: automerge::ActorId::random().to_hex_string(),
     };
     let tx = store.begin()?;
@@ -170,19 +191,21 @@ pub fn add(
         return Err(Error::BadRequest(format!("登录名{login}已被使用")));
     }
     tx.execute(
-        "INSERT INTO staff_accounts (login, name, role, township, password, actor, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO staff_accounts
+             (login, name, role, township, window, password, actor, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             account.login,
             account.name,
             role.as_str(),
             account.township,
+            account.window,
             hash,
             account.actor,
             now.to_rfc3339()
         ],
     )?;
-    audit(&tx, "(admin)", "开设账号", None, &account.login, now)?;
+    audit(&tx, by, "开设账号", None, &account.login, now)?;
     tx.commit()?;
     Ok(account)
 }
@@ -372,15 +395,16 @@ pub fn sign_out(store: &mut ServerStore, token: &str, now: DateTime<FixedOffset>
 
 /// An enabled account.
 fn account(conn: &rusqlite::Connection, login: &str) -> Result<Option<Account>> {
-    let row: Option<(String, String, String, Option<String>, String)> = conn
+    type Row = (String, String, String, Option<String>, Option<String>, String);
+    let row: Option<Row> = conn
         .query_row(
-            "SELECT login, name, role, township, actor FROM staff_accounts
+            "SELECT login, name, role, township, window, actor FROM staff_accounts
              WHERE login = ?1 AND NOT disabled",
             [login],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )
         .optional()?;
-    let Some((login, name, role, township, actor)) = row else {
+    let Some((login, name, role, township, window, actor)) = row else {
         return Ok(None);
     };
     let role = StaffRole::parse(&role)
@@ -390,6 +414,7 @@ fn account(conn: &rusqlite::Connection, login: &str) -> Result<Option<Account>> 
         name,
         role,
         township,
+        window,
         actor,
     }))
 }

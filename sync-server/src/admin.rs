@@ -103,19 +103,16 @@ pub fn revoke(data: &Path, point: u32, device: u32, reason: &str) -> Result<u64>
 /// Open a staff account on this server.
 pub fn add_staff(
     data: &Path,
-    login: &str,
-    name: &str,
-    role: crate::accounts::StaffRole,
+    new: &crate::accounts::NewAccount<'_>,
     password: &str,
 ) -> Result<crate::accounts::Account> {
     let (config, mut store) = open(data)?;
     crate::accounts::add(
         &mut store,
         &info(&config),
-        login,
-        name,
-        role,
+        new,
         password,
+        "(命令行)",
         crate::now(),
     )
 }

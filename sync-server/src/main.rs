@@ -26,6 +26,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use agent_core::sync::wire::Peer;
+use sync_server::accounts::NewAccount;
 use sync_server::admin;
 use sync_server::config::{Config, ServerRole, DEFAULT_INTERVAL, DEFAULT_LISTEN};
 use sync_server::enroll::CodeFor;
@@ -158,6 +159,10 @@ enum Cmd {
         name: String,
         #[arg(long)]
         role: String,
+        /// For window staff: the window (as the catalog names it) whose forwarded tickets
+        /// the account sees; without it, a general window that sees every forwarded ticket.
+        #[arg(long)]
+        window: Option<String>,
     },
     /// Online backup of the database to a new file (safe while the server runs).
     Backup {
@@ -320,6 +325,7 @@ fn run(cli: Cli) -> Result<()> {
             login,
             name,
             role,
+            window,
         } => {
             let role = sync_server::accounts::StaffRole::parse(&role).ok_or_else(|| {
                 Error::BadRequest(format!(
@@ -332,9 +338,12 @@ fn run(cli: Cli) -> Result<()> {
                 .map_err(|e| Error::Internal(format!("reading the password: {e}")))?;
             let account = admin::add_staff(
                 &data,
-                &login,
-                &name,
-                role,
+                &NewAccount {
+                    login: &login,
+                    name: &name,
+                    role,
+                    window: window.as_deref(),
+                },
                 password.trim_end_matches(['\r', '\n']),
             )?;
             println!(

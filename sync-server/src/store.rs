@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_enroll.sql"),
     include_str!("migrations/003_accounts.sql"),
+    include_str!("migrations/004_index.sql"),
 ];
 
 /// The schema version this build writes.

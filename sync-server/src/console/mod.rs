@@ -7,6 +7,7 @@
 //! carries a token that must match a cookie of its own (double submit). Every page is sent
 //! with a strict Content-Security-Policy and is never cached.
 
+mod admin;
 mod pages;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{number}", get(ticket))
         .route("/console/tickets/{number}/events", post(act))
         .route("/console/tickets/{number}/unmask", post(unmask))
+        .merge(admin::router())
         .layer(axum::middleware::map_response(harden))
 }
 
@@ -105,9 +107,9 @@ impl FromRequestParts<AppState> for Staffer {
 /// A form a signed-in staff member posted, its CSRF token checked; its fields in order
 /// (repeated ones included).
 pub struct Posted {
-    who: SignedIn,
+    pub(super) who: SignedIn,
     token: String,
-    form: Vec<(String, String)>,
+    pub(super) form: Vec<(String, String)>,
 }
 
 /// Largest console form.
@@ -136,13 +138,13 @@ impl FromRequest<AppState> for Posted {
 
 /// The refusal page for an account that neither handles nor reads tickets; `None` for one
 /// that does.
-fn unless_reader(who: &SignedIn) -> Option<Response> {
+pub(super) fn unless_reader(who: &SignedIn) -> Option<Response> {
     (!who.account.role.sees_tickets())
         .then(|| failure(Some(who), &Error::Forbidden("本账号不办理办件".into())))
 }
 
 /// An error as a page: refusals with their message, internals logged and hidden.
-fn failure(who: Option<&SignedIn>, e: &Error) -> Response {
+pub(super) fn failure(who: Option<&SignedIn>, e: &Error) -> Response {
     let (status, text) = crate::http::classify(e);
     (status, pages::refused(who, &text)).into_response()
 }
@@ -263,7 +265,7 @@ fn ticket_page(
     pages::ticket(who, view, &actions, unmasked).into_response()
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields
         .iter()
         .find(|(k, _)| k == name)

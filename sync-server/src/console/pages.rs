@@ -32,7 +32,7 @@ dt{color:#57636f}
 "#;
 
 /// The frame of every page: title, who is signed in (with a sign-out form), the body.
-fn page(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
+pub(super) fn page(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
