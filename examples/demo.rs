@@ -77,7 +77,9 @@ fn main() -> Res<()> {
     println!();
     println!("== 管理平台 ==");
     println!("乡镇：{township}/console  登录名 bailin  密码 {DEMO_PASSWORD}");
-    println!("区县：{district}/console  登录名 window1  密码 {DEMO_PASSWORD}");
+    println!(
+        "区县：{district}/console  登录名 window1（窗口）或 jiancha（监察）  密码 {DEMO_PASSWORD}"
+    );
     println!();
     println!("数据目录：{}", dir.display());
     if !exit {
@@ -137,6 +139,16 @@ fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<
             login: "window1",
             name: "区县综合窗口",
             role: StaffRole::WindowStaff,
+            window: None,
+        },
+        DEMO_PASSWORD,
+    )?;
+    admin::add_staff(
+        district_data,
+        &NewAccount {
+            login: "jiancha",
+            name: "县监察室",
+            role: StaffRole::Auditor,
             window: None,
         },
         DEMO_PASSWORD,
@@ -280,7 +292,7 @@ fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
         let v = tablet.get(n)?;
         let t = v.life.status.label();
         let w = staff.status(township, "township", n)?;
-        let d = staff.status(district, "window", n)?;
+        let d = staff.status(district, "reader", n)?;
         let same = if t == w && w == d {
             "一致"
         } else {
@@ -339,15 +351,16 @@ impl Staff {
         builder: reqwest::blocking::RequestBuilder,
         role: &str,
     ) -> Res<Value> {
-        let cached = self.1.borrow().get(server).cloned();
+        let login = match role {
+            "window" => "window1",
+            "reader" => "jiancha",
+            _ => "bailin",
+        };
+        let key = format!("{server} {login}");
+        let cached = self.1.borrow().get(&key).cloned();
         let token = match cached {
             Some(token) => token,
             None => {
-                let login = if role == "window" {
-                    "window1"
-                } else {
-                    "bailin"
-                };
                 let signed_in: Value = self
                     .0
                     .post(format!("{server}/api/login"))
@@ -358,7 +371,7 @@ impl Staff {
                     .as_str()
                     .ok_or(format!("sign-in refused: {}", signed_in["error"]))?
                     .to_owned();
-                self.1.borrow_mut().insert(server.to_owned(), token.clone());
+                self.1.borrow_mut().insert(key, token.clone());
                 token
             }
         };

@@ -147,8 +147,7 @@ fn servers_killed_mid_request_lose_and_duplicate_nothing() {
             .count();
         assert_eq!(received, 1, "{n}: `received` stamped {received} times");
         for (server, role) in [(&township, "township"), (&district, "window")] {
-            let sv: Value =
-                server_view(server, role, n).unwrap_or_else(|| panic!("{n} lost on {role}"));
+            let sv: Value = server_view(server, n).unwrap_or_else(|| panic!("{n} lost on {role}"));
             assert_eq!(
                 sv["ticket"]["events"].as_array().unwrap().len(),
                 ids.len(),

@@ -207,7 +207,7 @@ fn fifty_tablets_two_townships_and_a_district_converge_after_partitions() {
             !township_heads[1 - town].contains_key(n.as_str()),
             "{n} leaked"
         );
-        let expected = server_view(&district, "window", n).unwrap();
+        let expected = server_view(&district, n).unwrap();
         for t in tablets.iter_mut().filter(|t| t.store.point() == n.point()) {
             let mut doc = TicketDoc::load(&t.store.export(n).unwrap(), &ActorId::random()).unwrap();
             assert_eq!(

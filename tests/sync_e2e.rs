@@ -71,7 +71,7 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
     );
     sync_upward(&bailin);
     sync_upward(&longtan);
-    assert_eq!(server_status(&district, "window", &b1), "forwarded");
+    assert_eq!(server_status(&district, &b1), "forwarded");
 
     // The window completes b1 at the district; it flows down to 柏林镇, which returns it.
     staff_ok(
@@ -82,7 +82,7 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
         json!({ "outcome": "approved", "certificate_no": "SB2026-088" }),
     );
     sync_upward(&bailin);
-    assert_eq!(server_status(&bailin, "township", &b1), "completed");
+    assert_eq!(server_status(&bailin, &b1), "completed");
     staff_ok(&bailin, "township", &b1, "returned", json!({}));
 
     // Back at the villages: the results arrive and are delivered.
@@ -106,7 +106,7 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
         assert!(!v.life.needs_review, "{n}");
         let events = v.ticket.events.len();
         for (server, role) in [(township, "township"), (&district, "window")] {
-            let sv = server_view(server, role, n).unwrap();
+            let sv = server_view(server, n).unwrap();
             assert_eq!(sv["life"]["status"], "delivered", "{n} on {role}");
             assert_eq!(
                 sv["ticket"]["events"].as_array().unwrap().len(),
@@ -118,15 +118,15 @@ fn a_ticket_goes_from_village_to_district_window_and_back() {
     same(&mut a, &a1, &bailin);
     same(&mut b, &b1, &bailin);
     assert_eq!(c.get(&c1).unwrap().life.status, Status::Received);
-    assert_eq!(server_status(&district, "window", &c1), "received");
+    assert_eq!(server_status(&district, &c1), "received");
 
     // Scope: each tablet holds only its point's tickets; 龙潭镇 none of 柏林镇's.
     assert_eq!(
         (a.count().unwrap(), b.count().unwrap(), c.count().unwrap()),
         (1, 1, 1)
     );
-    assert!(server_view(&longtan, "township", &a1).is_none());
-    assert!(server_view(&bailin, "township", &c1).is_none());
+    assert!(server_view(&longtan, &a1).is_none());
+    assert!(server_view(&bailin, &c1).is_none());
 
     // A sync with nothing to do: one round trip of a few hundred bytes, tablet and township.
     let noop = sync_now(&mut a, &bailin.url).unwrap();
@@ -175,8 +175,8 @@ fn a_township_restored_from_an_old_backup_gets_everything_back() {
         &bailin.data,
     );
     let bailin = serve(&bailin.data);
-    assert!(server_view(&bailin, "township", &t2).is_none());
-    assert!(server_view(&bailin, "township", &t3).is_none());
+    assert!(server_view(&bailin, &t2).is_none());
+    assert!(server_view(&bailin, &t3).is_none());
 
     sync_upward(&bailin);
     let r = sync_now(&mut a, &bailin.url).unwrap();
@@ -206,7 +206,7 @@ fn a_township_restored_from_an_old_backup_gets_everything_back() {
             .count();
         assert_eq!(received, 1, "{n}");
         for (server, role) in [(&bailin, "township"), (&district, "window")] {
-            let sv = server_view(server, role, n).unwrap_or_else(|| panic!("{n} lost on {role}"));
+            let sv = server_view(server, n).unwrap_or_else(|| panic!("{n} lost on {role}"));
             assert_eq!(
                 sv["life"]["status"],
                 v.life.status.as_str(),
@@ -283,10 +283,10 @@ fn a_township_syncs_upward_by_itself_soon_after_changes() {
     agent_core::sync::enroll::enroll(&mut a, &township.url, &code.unwrap()).unwrap();
     sync_now(&mut a, &township.url).unwrap();
     until("the ticket at the district", &mut || {
-        server_status(&district, "window", &n) == "received"
+        server_status(&district, &n) == "received"
     });
     staff_ok(&township, "township", &n, "accepted", json!({}));
     until("the acceptance at the district", &mut || {
-        server_status(&district, "window", &n) == "accepted"
+        server_status(&district, &n) == "accepted"
     });
 }

@@ -395,13 +395,29 @@ pub fn sign_out(store: &mut ServerStore, token: &str, now: DateTime<FixedOffset>
 
 /// An enabled account.
 fn account(conn: &rusqlite::Connection, login: &str) -> Result<Option<Account>> {
-    type Row = (String, String, String, Option<String>, Option<String>, String);
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+    );
     let row: Option<Row> = conn
         .query_row(
             "SELECT login, name, role, township, window, actor FROM staff_accounts
              WHERE login = ?1 AND NOT disabled",
             [login],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
     let Some((login, name, role, township, window, actor)) = row else {
@@ -448,4 +464,166 @@ fn digest(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
         .as_ref()
         .to_vec()
+}
+
+/// An account as an admin's list shows it, disabled ones included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub login: String,
+    pub name: String,
+    pub role: StaffRole,
+    pub township: Option<String>,
+    pub window: Option<String>,
+    pub disabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// Every account of this server (of one township when `township` is given), by login.
+pub fn list(conn: &rusqlite::Connection, township: Option<&str>) -> Result<Vec<AccountRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT login, name, role, township, window, disabled, created_at FROM staff_accounts
+         WHERE ?1 IS NULL OR township = ?1 ORDER BY login",
+    )?;
+    let rows = stmt
+        .query_map([township], account_row_of)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().collect()
+}
+
+/// One account, enabled or not.
+pub fn find(conn: &rusqlite::Connection, login: &str) -> Result<Option<AccountRow>> {
+    conn.query_row(
+        "SELECT login, name, role, township, window, disabled, created_at FROM staff_accounts
+         WHERE login = ?1",
+        [login],
+        account_row_of,
+    )
+    .optional()?
+    .transpose()
+}
+
+fn account_row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AccountRow>> {
+    let login: String = r.get(0)?;
+    let role: String = r.get(2)?;
+    let Some(role) = StaffRole::parse(&role) else {
+        return Ok(Err(Error::Internal(format!(
+            "account {login}: unknown role {role}"
+        ))));
+    };
+    Ok(Ok(AccountRow {
+        login,
+        name: r.get(1)?,
+        role,
+        township: r.get(3)?,
+        window: r.get(4)?,
+        disabled: r.get(5)?,
+        created_at: r.get(6)?,
+    }))
+}
+
+/// Disable or re-enable an account; disabling also ends its sessions at once. Audited as
+/// `by`'s action.
+pub fn set_disabled(
+    store: &mut ServerStore,
+    login: &str,
+    disabled: bool,
+    by: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<()> {
+    let tx = store.begin()?;
+    let changed = tx.execute(
+        "UPDATE staff_accounts SET disabled = ?2 WHERE login = ?1",
+        params![login, disabled],
+    )?;
+    if changed == 0 {
+        return Err(Error::BadRequest(format!("没有登录名为{login}的账号")));
+    }
+    if disabled {
+        tx.execute("DELETE FROM staff_sessions WHERE login = ?1", [login])?;
+    }
+    let action = if disabled {
+        "停用账号"
+    } else {
+        "启用账号"
+    };
+    audit(&tx, by, action, None, login, now)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Give an account a new password (`hash` from [`hash_password`], made outside the store's
+/// lock): its sessions end, its failures and lockout are cleared. Audited as `by`'s action.
+pub fn set_password(
+    store: &mut ServerStore,
+    login: &str,
+    hash: &str,
+    by: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<()> {
+    let tx = store.begin()?;
+    let changed = tx.execute(
+        "UPDATE staff_accounts SET password = ?2, failed = 0, locked_until = NULL
+         WHERE login = ?1",
+        params![login, hash],
+    )?;
+    if changed == 0 {
+        return Err(Error::BadRequest(format!("没有登录名为{login}的账号")));
+    }
+    tx.execute("DELETE FROM staff_sessions WHERE login = ?1", [login])?;
+    audit(&tx, by, "重置密码", None, login, now)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// One row of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    pub login: String,
+    pub action: String,
+    pub ticket: Option<String>,
+    pub detail: String,
+}
+
+/// Which audit rows to read: each filter applies when given.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery<'a> {
+    pub login: Option<&'a str>,
+    pub ticket: Option<&'a str>,
+    /// Only rows by accounts of this township.
+    pub township: Option<&'a str>,
+    /// Only rows older than this id (the next page).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// Audit rows, newest first.
+pub fn audit_log(conn: &rusqlite::Connection, q: &AuditQuery<'_>) -> Result<Vec<AuditRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, login, action, ticket, detail FROM audit_log
+         WHERE (?1 IS NULL OR login = ?1)
+           AND (?2 IS NULL OR ticket = ?2)
+           AND (?3 IS NULL OR login IN (SELECT login FROM staff_accounts WHERE township = ?3))
+           AND (?4 IS NULL OR id < ?4)
+         ORDER BY id DESC LIMIT ?5",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![q.login, q.ticket, q.township, q.before, q.limit],
+            |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    login: r.get(2)?,
+                    action: r.get(3)?,
+                    ticket: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }

@@ -159,6 +159,7 @@ pub async fn serve(
         .with_parent_ca(parent_ca)
         .with_https(tls.is_some());
     tracing::info!(role = ?config.role, name = %config.name, "serving");
+    tokio::spawn(state.clone().index_forever());
     match (&config.parent, config.sync_interval_secs) {
         (Some(parent), 0) => tracing::info!(%parent, "syncing with the district when asked"),
         (Some(parent), secs) => {

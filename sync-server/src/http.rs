@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use agent_core::sync::enroll::ENROLL_PATH;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -64,6 +64,9 @@ struct ParentLink {
 /// How long after a change the township waits before syncing upward, so that a burst of
 /// tablet syncs and staff actions goes up in one request.
 const NUDGE_DELAY: Duration = Duration::from_secs(2);
+
+/// How often an idle server looks for tickets to index (pages refresh the index themselves).
+const INDEX_IDLE: Duration = Duration::from_secs(2);
 
 impl AppState {
     pub fn new(store: ServerStore, info: ServerInfo) -> Self {
@@ -167,6 +170,24 @@ impl AppState {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = parent.changed.notified() => tokio::time::sleep(NUDGE_DELAY).await,
+            }
+        }
+    }
+
+    /// Keep the ticket index current: a batch at a time, the store free between batches, so
+    /// a large upload is indexed without holding up syncs or pages.
+    pub async fn index_forever(self) {
+        loop {
+            match self
+                .with_store(|store, _| crate::index::refresh(store))
+                .await
+            {
+                Ok(0) => tokio::time::sleep(INDEX_IDLE).await,
+                Ok(_) => tokio::task::yield_now().await,
+                Err(e) => {
+                    tracing::error!(error = %e, "indexing tickets failed; will retry");
+                    tokio::time::sleep(INDEX_IDLE).await;
+                }
             }
         }
     }
@@ -505,13 +526,26 @@ async fn view_handler(
     sees_tickets(&who)?;
     let now = crate::now();
     let view = state
-        .with_store(move |store, _| staff::view(store, &number, now))
+        .with_store(move |store, _| staff::view(store, &who.account, &number, now))
         .await?;
     Ok(Json(view).into_response())
 }
 
-async fn list_handler(State(state): State<AppState>, who: SignedIn) -> Result<Response, ApiError> {
+/// `GET /api/tickets?q=&status=&item=&light=&point=&from=&to=&review=1&after=`: a page of
+/// the tickets the caller may see, newest first (see [`crate::index::Search`]).
+async fn list_handler(
+    State(state): State<AppState>,
+    who: SignedIn,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     sees_tickets(&who)?;
-    let rows = state.with_store(|store, _| staff::list(store)).await?;
-    Ok(Json(rows).into_response())
+    let fields: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let search = crate::index::Search::from_fields(&fields);
+    let page = state
+        .with_store(move |store, _| staff::list(store, &who.account, &search))
+        .await?;
+    Ok(Json(page).into_response())
 }

@@ -23,6 +23,7 @@ pub mod enroll;
 pub mod error;
 pub mod fault;
 pub mod http;
+pub mod index;
 pub mod staff;
 pub mod store;
 pub mod sync;

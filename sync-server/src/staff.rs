@@ -15,17 +15,17 @@ use agent_core::domain::validate::normalize;
 
 use crate::accounts::{audit, Account};
 use crate::error::{Error, Result};
+use crate::index::{self, Scope, Search};
 use crate::store::{append_doc, insert_change, load_doc, ServerStore};
 use crate::sync::ServerInfo;
 
-/// Most rows one list returns.
-const LIST_LIMIT: i64 = 500;
-
-/// A signed-in account acting on tickets: its login and the role its events carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A signed-in account acting on tickets: its login, the role its events carry, and the
+/// tickets it may touch.
+#[derive(Debug, Clone)]
 pub struct Staff {
     pub login: String,
     pub role: Role,
+    pub scope: Scope,
 }
 
 impl Staff {
@@ -35,6 +35,7 @@ impl Staff {
         Some(Staff {
             login: account.login.clone(),
             role: account.role.event_role()?,
+            scope: Scope::of(account),
         })
     }
 
@@ -55,8 +56,24 @@ pub struct ListRow {
     pub needs_review: bool,
 }
 
+/// A page of the list and the key of the next (`after=`), if any.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListPage {
+    pub rows: Vec<ListRow>,
+    pub next: Option<String>,
+}
+
 fn parse_number(number: &str) -> Result<TicketNumber> {
     TicketNumber::parse(number).map_err(|_| Error::BadRequest("办件编号无效".into()))
+}
+
+/// The ticket, if `scope` may see it: one outside the scope is answered as absent.
+fn check_scope(store: &mut ServerStore, scope: &Scope, number: &TicketNumber) -> Result<()> {
+    if index::in_scope(store, scope, number.as_str())? {
+        Ok(())
+    } else {
+        Err(Error::NotFound(number.to_string()))
+    }
 }
 
 fn load(store: &ServerStore, number: &TicketNumber) -> Result<TicketDoc> {
@@ -81,6 +98,7 @@ pub fn append(
         )));
     }
     let number = parse_number(number)?;
+    check_scope(store, &staff.scope, &number)?;
     let calendar = store.calendar()?;
     // The change is logged in the ticket's township's scope.
     let township = match &info.township {
@@ -138,9 +156,15 @@ pub fn append(
     Ok(ticket.view(&calendar, now.date_naive(), DEFAULT_MARGIN))
 }
 
-/// One ticket as of today.
-pub fn view(store: &ServerStore, number: &str, now: DateTime<FixedOffset>) -> Result<TicketView> {
+/// One ticket as of today, if `account` may see it.
+pub fn view(
+    store: &mut ServerStore,
+    account: &Account,
+    number: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<TicketView> {
     let number = parse_number(number)?;
+    check_scope(store, &Scope::of(account), &number)?;
     let ticket = load(store, &number)?.read()?;
     Ok(ticket.view(&store.calendar()?, now.date_naive(), DEFAULT_MARGIN))
 }
@@ -160,7 +184,7 @@ pub fn unmask(
             "查看完整个人信息须填写事由（100字以内）".into(),
         ));
     }
-    let view = view(store, number, now)?;
+    let view = view(store, account, number, now)?;
     let tx = store.begin()?;
     audit(
         &tx,
@@ -211,34 +235,23 @@ pub fn available(staff: &Staff, view: &TicketView, now: DateTime<FixedOffset>) -
         .collect()
 }
 
-/// Tickets by number (first [`LIST_LIMIT`]); a document that does not load is skipped and
-/// logged, never allowed to hide the rest.
-pub fn list(store: &ServerStore) -> Result<Vec<ListRow>> {
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT ticket, doc FROM docs ORDER BY ticket LIMIT ?1")?;
-    let rows = stmt.query_map([LIST_LIMIT], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (number, bytes) = row?;
-        let ticket = match TicketDoc::load_own(&bytes, store.actor()).and_then(|d| d.read()) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(ticket = %number, error = %e, "stored document does not load");
-                continue;
-            }
-        };
-        let life = ticket.lifecycle();
-        out.push(ListRow {
-            number,
-            item: ticket.item.name.clone(),
-            applicant: mask_name(&ticket.applicant.name),
-            status: life.status.as_str().to_owned(),
-            status_label: life.status.label().to_owned(),
-            needs_review: life.needs_review,
-        });
-    }
-    Ok(out)
+/// One page of the tickets `account` may see that match `search`, applicants masked.
+pub fn list(store: &mut ServerStore, account: &Account, search: &Search) -> Result<ListPage> {
+    index::refresh(store)?;
+    let found = index::search(store, &Scope::of(account), search)?;
+    Ok(ListPage {
+        rows: found
+            .rows
+            .into_iter()
+            .map(|r| ListRow {
+                item: r.item_name,
+                applicant: mask_name(&r.applicant),
+                status: r.status.as_str().to_owned(),
+                status_label: r.status.label().to_owned(),
+                needs_review: r.needs_review,
+                number: r.number,
+            })
+            .collect(),
+        next: found.next,
+    })
 }

@@ -293,9 +293,16 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         .unwrap();
     assert_eq!(actions, 2, "the unmasking and the action");
 
-    // A district admin handles no tickets.
+    // A district admin handles no tickets: its console opens at administration, and a
+    // ticket's page is refused.
     let admin = session(&district, "zhao");
     let (status, page) = get(&district, "/console", Some(&admin));
+    assert_eq!((status, page.as_str()), (303, "/console/staff"));
+    let (status, page) = get(
+        &district,
+        &format!("/console/tickets/{number}"),
+        Some(&admin),
+    );
     assert_eq!(status, 403, "{page}");
     assert!(page.contains("本账号不办理办件"), "{page}");
 

@@ -49,8 +49,8 @@ fn new_key() -> SigningKey {
 }
 
 /// Events of a ticket as a server holds it (0: it does not hold the ticket).
-fn events_at(server: &Server, role: &str, n: &TicketNumber) -> usize {
-    server_view(server, role, n).map_or(0, |v| v["ticket"]["events"].as_array().unwrap().len())
+fn events_at(server: &Server, n: &TicketNumber) -> usize {
+    server_view(server, n).map_or(0, |v| v["ticket"]["events"].as_array().unwrap().len())
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn replayed_altered_and_unenrolled_requests_are_refused_and_store_nothing() {
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("尚未注册"), "{text}");
     assert_eq!(log_rows(&township), rows);
-    assert_eq!(events_at(&township, "township", &n2), 2);
+    assert_eq!(events_at(&township, &n2), 2);
 
     // The tablet itself carries on: its next request numbers past all of these.
     let report = sync_now(&mut a, &township.url).unwrap();
@@ -253,9 +253,9 @@ fn a_district_takes_from_a_township_only_what_its_own_writers_may_write() {
     sync_now(&mut c, &longtan.url).unwrap();
     sync_upward(&bailin);
     sync_upward(&longtan);
-    assert_eq!(server_status(&district, "window", &n), "received");
-    assert_eq!(server_status(&district, "window", &m), "received");
-    let held = events_at(&district, "window", &n);
+    assert_eq!(server_status(&district, &n), "received");
+    assert_eq!(server_status(&district, &m), "received");
+    let held = events_at(&district, &n);
     let rows = log_rows(&district);
 
     // 柏林镇 relaying, signed with its own key: a request the district must judge ticket by
@@ -322,8 +322,8 @@ fn a_district_takes_from_a_township_only_what_its_own_writers_may_write() {
     let (status, text, _) = post_sync_with(&district.url, signed(&req, &longtan_key), &[]);
     assert_eq!(status, 401, "{text}");
     assert_eq!(log_rows(&district), rows);
-    assert_eq!(events_at(&district, "window", &n), held);
-    assert_eq!(events_at(&district, "window", &m), 2);
+    assert_eq!(events_at(&district, &n), held);
+    assert_eq!(events_at(&district, &m), 2);
 }
 
 #[test]
@@ -407,6 +407,6 @@ fn a_tablet_can_neither_forge_under_a_recorded_events_id_nor_take_another_device
         ]
     );
     assert_eq!(log_rows(&township), rows);
-    assert_eq!(server_status(&township, "township", &n), "received");
-    assert!(server_view(&township, "township", &theirs).is_none());
+    assert_eq!(server_status(&township, &n), "received");
+    assert!(server_view(&township, &theirs).is_none());
 }

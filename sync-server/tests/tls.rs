@@ -102,7 +102,7 @@ fn tablet_township_and_district_over_https_with_pinned_cas() {
     );
     sync_upward_with(&staff_client(&township.url, &township_ca), &township.url);
     assert_eq!(
-        ticket_status(&district.url, &district_ca, "window", &n),
+        ticket_status(&district.url, &district_ca, "reader", &n),
         200
     );
     // The next sync resumes the TLS session (no certificate again) and still verifies.

@@ -174,6 +174,7 @@ pub fn init_district(data: &Path) {
     .unwrap();
     cli(&["import-directory", file.to_str().unwrap()], data);
     add_staff_ok(data, staff_login("window"), "window_staff");
+    add_staff_ok(data, staff_login("reader"), "auditor");
 }
 
 /// Initialise a township data directory under the district at `parent`. It syncs upward
@@ -207,16 +208,19 @@ pub fn init_township_with(data: &Path, code: &str, parent: &str, more: &[&str]) 
     args.extend_from_slice(more);
     cli(&args, data);
     add_staff_ok(data, staff_login("township"), "township_staff");
+    add_staff_ok(data, staff_login("reader"), "auditor");
 }
 
 /// The password of the staff accounts every test server is given: [`staff_login`]`("window")`
 /// on a district, [`staff_login`]`("township")` on a township.
 pub const STAFF_PASSWORD: &str = "test-staff-password";
 
-/// The test account acting as `role` (`township` or `window`).
+/// The test account acting as `role` (`township` or `window`; `reader`: the auditor every
+/// test server has).
 pub fn staff_login(role: &str) -> &'static str {
     match role {
         "window" => "window",
+        "reader" => "auditor",
         _ => "clerk",
     }
 }
@@ -431,19 +435,20 @@ pub fn staff_ok(server: &Server, role: &str, number: &TicketNumber, kind: &str, 
     assert_eq!(status, 200, "{kind}: {body}");
 }
 
-/// The ticket's view on a server (GET /api/tickets/{n}), or `None` when it is not there.
-pub fn server_view(server: &Server, role: &str, number: &TicketNumber) -> Option<Value> {
+/// The ticket's view on a server (GET /api/tickets/{n}, read by the server's auditor, who
+/// sees every ticket it holds), or `None` when it is not there.
+pub fn server_view(server: &Server, number: &TicketNumber) -> Option<Value> {
     let resp = reqwest::blocking::Client::new()
         .get(format!("{}/api/tickets/{}", server.url, number))
-        .header("authorization", bearer(&server.url, role))
+        .header("authorization", bearer(&server.url, "reader"))
         .send()
         .unwrap();
     (resp.status().as_u16() == 200).then(|| resp.json().unwrap())
 }
 
 /// The status on a server, "" when absent.
-pub fn server_status(server: &Server, role: &str, number: &TicketNumber) -> String {
-    server_view(server, role, number)
+pub fn server_status(server: &Server, number: &TicketNumber) -> String {
+    server_view(server, number)
         .and_then(|v| v["life"]["status"].as_str().map(str::to_owned))
         .unwrap_or_default()
 }

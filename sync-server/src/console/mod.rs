@@ -10,7 +10,7 @@
 mod admin;
 mod pages;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -22,9 +22,10 @@ use serde::Deserialize;
 use agent_core::domain::event::{EventDraft, EventKind};
 use agent_core::domain::ticket::TicketView;
 
-use crate::accounts::{self, SignedIn};
+use crate::accounts::{self, SignedIn, StaffRole};
 use crate::error::Error;
 use crate::http::AppState;
+use crate::index::{self, Scope, Search};
 use crate::staff::{self, Staff};
 
 const SESSION_COOKIE: &str = "daiban_session";
@@ -32,7 +33,7 @@ const LOGIN_COOKIE: &str = "daiban_login";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console", get(inbox))
+        .route("/console", get(inbox).post(search))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
         .route("/console/tickets/{number}", get(ticket))
@@ -225,12 +226,78 @@ async fn logout(State(state): State<AppState>, posted: Posted) -> Response {
     response
 }
 
-async fn inbox(State(state): State<AppState>, Staffer(who, _): Staffer) -> Response {
+/// `GET /console`: the inbox (what waits on this role) or a list picked by link
+/// (`?status=`, `?light=`, `?review=1`, `?all=1`; no personal data in links).
+async fn inbox(
+    State(state): State<AppState>,
+    Staffer(who, _): Staffer,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let fields: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let mut search = Search::from_fields(&fields);
+    if fields.is_empty() {
+        search.status = inbox_status(who.account.role).to_owned();
+    }
+    list(state, who, search).await
+}
+
+/// `POST /console`: a search (posted, so names and ID numbers stay out of URLs and history).
+async fn search(State(state): State<AppState>, posted: Posted) -> Response {
+    let search = Search::from_fields(&posted.form);
+    list(state, posted.who, search).await
+}
+
+/// What waits on each role when it opens the console.
+fn inbox_status(role: StaffRole) -> &'static str {
+    match role {
+        StaffRole::TownshipStaff | StaffRole::TownshipAdmin => "received",
+        StaffRole::WindowStaff => "forwarded",
+        StaffRole::DistrictAdmin | StaffRole::Auditor => "",
+    }
+}
+
+async fn list(state: AppState, who: SignedIn, search: Search) -> Response {
+    if who.account.role == StaffRole::DistrictAdmin {
+        // Its console starts at administration.
+        return Redirect::to("/console/staff").into_response();
+    }
     if let Some(refused) = unless_reader(&who) {
         return refused;
     }
-    match state.with_store(|store, _| staff::list(store)).await {
-        Ok(rows) => pages::inbox(&who, &rows).into_response(),
+    let account = who.account.clone();
+    let shown = search.clone();
+    let result = state
+        .with_store(move |store, _| {
+            index::refresh(store)?;
+            let scope = Scope::of(&account);
+            let choices = pages::Choices {
+                counts: index::counts(store, &scope)?,
+                items: store
+                    .catalog()?
+                    .map(|c| c.items.into_iter().map(|i| (i.code, i.name)).collect())
+                    .unwrap_or_default(),
+                points: store
+                    .directory()?
+                    .district
+                    .points
+                    .into_iter()
+                    .filter(|p| account.township.as_ref().is_none_or(|t| *t == p.township))
+                    .map(|p| (p.number, p.name))
+                    .collect(),
+            };
+            // A search that cannot run (a bad date, a wrong check digit) says why on the page.
+            let found = index::search(store, &scope, &search).map_err(|e| match e {
+                Error::BadRequest(text) => text,
+                e => crate::http::classify(&e).1,
+            });
+            Ok((choices, found))
+        })
+        .await;
+    match result {
+        Ok((choices, found)) => pages::list(&who, &shown, &choices, &found).into_response(),
         Err(e) => failure(Some(&who), &e),
     }
 }
@@ -244,8 +311,9 @@ async fn ticket(
         return refused;
     }
     let now = crate::now();
+    let account = who.account.clone();
     match state
-        .with_store(move |store, _| staff::view(store, &number, now))
+        .with_store(move |store, _| staff::view(store, &account, &number, now))
         .await
     {
         Ok(view) => ticket_page(&who, &view, false, now),

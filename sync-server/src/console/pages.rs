@@ -5,11 +5,12 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use agent_core::domain::deadline::Light;
 use agent_core::domain::event::EventKind;
+use agent_core::domain::lifecycle::Status;
 use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::ticket::TicketView;
 
-use crate::accounts::SignedIn;
-use crate::staff::ListRow;
+use crate::accounts::{SignedIn, StaffRole};
+use crate::index::{Found, Search};
 
 const STYLE: &str = r#"
 body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f6f8;color:#1d2733;font-size:15px}
@@ -29,6 +30,13 @@ input[type=text],input[type=password]{width:260px;padding:4px}
 button.primary{margin-top:12px;padding:6px 20px;background:#1f4e79;color:#fff;border:0;border-radius:3px}
 dl{display:grid;grid-template-columns:8em 1fr;gap:4px 12px;margin:0}
 dt{color:#57636f}
+nav.tabs{display:flex;flex-wrap:wrap;gap:4px;margin-bottom:8px}
+nav.tabs a{padding:4px 10px;background:#fff;border:1px solid #dde3ea;border-radius:3px;text-decoration:none;color:#1f4e79}
+nav.tabs a.on{background:#1f4e79;color:#fff}
+.count{font-weight:bold}
+form.search{display:flex;flex-wrap:wrap;gap:4px 16px;align-items:flex-end}
+form.search label{margin:0}
+form.search input[type=text]{width:240px}
 "#;
 
 /// The frame of every page: title, who is signed in (with a sign-out form), the body.
@@ -48,7 +56,7 @@ pub(super) fn page(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup 
                     @if let Some(w) = who {
                         span {
                             (w.account.name) "（" (w.account.role.label()) "） "
-                            a href="/console" { "待办" } " "
+                            (links(w.account.role))
                             form method="post" action="/console/logout" {
                                 input type="hidden" name="csrf" value=(w.csrf);
                                 button type="submit" { "退出" }
@@ -59,6 +67,19 @@ pub(super) fn page(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup 
                 main { (body) }
             }
         }
+    }
+}
+
+/// Links to the pages a role may open.
+fn links(role: StaffRole) -> Markup {
+    let admin = matches!(role, StaffRole::TownshipAdmin | StaffRole::DistrictAdmin);
+    html! {
+        @if role.sees_tickets() { a href="/console" { "办件" } " " }
+        @if admin {
+            a href="/console/staff" { "账号管理" } " "
+            a href="/console/enroll" { "设备注册码" } " "
+        }
+        @if admin || role == StaffRole::Auditor { a href="/console/audit" { "审计日志" } " " }
     }
 }
 
@@ -85,27 +106,132 @@ pub fn login(csrf: &str, error: Option<&str>) -> Markup {
     )
 }
 
-/// The inbox: tickets in this account's scope, applicants masked.
-pub fn inbox(who: &SignedIn, rows: &[ListRow]) -> Markup {
+/// What the list page offers to pick from: counts by status (and of 需核对) in the account's
+/// scope, the catalog's items, the points in scope.
+pub struct Choices {
+    pub counts: (Vec<(Status, i64)>, i64),
+    pub items: Vec<(String, String)>,
+    pub points: Vec<(u32, String)>,
+}
+
+fn light_label(light: Option<Light>) -> (&'static str, &'static str) {
+    match light {
+        Some(Light::Green) => ("light-green", "绿灯"),
+        Some(Light::Yellow) => ("light-yellow", "黄灯"),
+        Some(Light::Red) => ("light-red", "红灯"),
+        None => ("", "—"),
+    }
+}
+
+/// The ticket list: tabs by status, the search form, one page of results (applicants
+/// masked) and a button for the next page. `found` is the search's refusal when it could not
+/// run.
+pub fn list(
+    who: &SignedIn,
+    search: &Search,
+    choices: &Choices,
+    found: &Result<Found, String>,
+) -> Markup {
+    let (counts, review) = &choices.counts;
+    let point_name = |n: u32| {
+        choices
+            .points
+            .iter()
+            .find(|(p, _)| *p == n)
+            .map_or(n.to_string(), |(_, name)| name.clone())
+    };
+    let selected = |field: &str, value: &str| field == value;
     page(
-        "待办",
+        "办件",
         Some(who),
         html! {
-            h2 { "办件列表" }
-            @if rows.is_empty() {
-                p.box { "暂无办件。" }
-            } @else {
-                table {
-                    thead { tr { th { "办件编号" } th { "事项" } th { "申请人" } th { "状态" } th { "需核对" } } }
-                    tbody {
-                        @for r in rows {
-                            tr {
-                                td { a href={ "/console/tickets/" (r.number) } { (r.number) } }
-                                td { (r.item) }
-                                td { (r.applicant) }
-                                td { (r.status_label) }
-                                td { @if r.needs_review { "是" } }
+            nav.tabs {
+                @for (status, n) in counts {
+                    a href={ "/console?status=" (status.as_str()) }
+                      class=[selected(&search.status, status.as_str()).then_some("on")] {
+                        (status.label()) " " span.count { (n) }
+                    }
+                }
+                a href="/console?review=1" class=[search.review.then_some("on")] {
+                    "需核对 " span.count id="review-count" { (review) }
+                }
+                a href="/console?all=1" { "全部" }
+            }
+            form.box.search method="post" action="/console" {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { "关键词 " input type="text" name="q" value=(search.q) placeholder="办件编号 / 手机号 / 证件号码 / 姓名"; }
+                label { "事项 "
+                    select name="item" {
+                        option value="" { "全部" }
+                        @for (code, name) in &choices.items {
+                            option value=(code) selected[selected(&search.item, code)] { (name) }
+                        }
+                    }
+                }
+                label { "状态 "
+                    select name="status" {
+                        option value="" { "全部" }
+                        @for status in Status::ALL {
+                            option value=(status.as_str()) selected[selected(&search.status, status.as_str())] { (status.label()) }
+                        }
+                    }
+                }
+                label { "灯 "
+                    select name="light" {
+                        option value="" { "全部" }
+                        @for (value, text) in [("red", "红灯"), ("yellow", "黄灯"), ("green", "绿灯")] {
+                            option value=(value) selected[selected(&search.light, value)] { (text) }
+                        }
+                    }
+                }
+                label { "代办点 "
+                    select name="point" {
+                        option value="" { "全部" }
+                        @for (number, name) in &choices.points {
+                            option value=(number) selected[selected(&search.point, &number.to_string())] { (name) }
+                        }
+                    }
+                }
+                label { "登记日期 " input type="date" name="from" value=(search.from); " 至 " input type="date" name="to" value=(search.to); }
+                label { input type="checkbox" name="review" value="1" checked[search.review]; " 仅看需核对" }
+                button.primary type="submit" { "查询" }
+            }
+            @match found {
+                Err(message) => p.box.error { (message) },
+                Ok(found) if found.rows.is_empty() => p.box { "没有符合条件的办件。" },
+                Ok(found) => {
+                    table id="tickets" {
+                        thead { tr {
+                            th { "办件编号" } th { "事项" } th { "申请人" } th { "代办点" }
+                            th { "登记日期" } th { "状态" } th { "承诺办结" } th { "需核对" }
+                        } }
+                        tbody {
+                            @for r in &found.rows {
+                                @let (class, text) = light_label(r.light);
+                                tr {
+                                    td { a href={ "/console/tickets/" (r.number) } { (r.number) } }
+                                    td { (r.item_name) }
+                                    td { (mask_name(&r.applicant)) }
+                                    td { (point_name(r.point)) }
+                                    td { (r.registered) }
+                                    td { (r.status.label()) }
+                                    td {
+                                        @if let Some(due) = r.due { (due.format("%Y-%m-%d")) " " }
+                                        span class=(class) { (text) }
+                                    }
+                                    td { @if r.needs_review { "是" } }
+                                }
                             }
+                        }
+                    }
+                    @if let Some(next) = &found.next {
+                        form method="post" action="/console" {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            @for (name, value) in search.fields() {
+                                input type="hidden" name=(name) value=(value);
+                            }
+                            input type="hidden" name="after" value=(next);
+                            button type="submit" { "下一页" }
                         }
                     }
                 }
@@ -121,12 +247,7 @@ pub fn ticket(who: &SignedIn, view: &TicketView, actions: &[EventKind], unmasked
     let a = &t.applicant;
     let shown = |full: &str, masked: String| if unmasked { full.to_owned() } else { masked };
     let action_url = format!("/console/tickets/{}/events", t.number);
-    let (light_class, light_text) = match view.deadline.light {
-        Some(Light::Green) => ("light-green", "绿灯"),
-        Some(Light::Yellow) => ("light-yellow", "黄灯"),
-        Some(Light::Red) => ("light-red", "红灯"),
-        None => ("", "—"),
-    };
+    let (light_class, light_text) = light_label(view.deadline.light);
     page(
         &format!("办件 {}", t.number),
         Some(who),

@@ -27,14 +27,15 @@ CREATE TABLE ticket_index (
     due           TEXT,
     paused_light  TEXT
 );
-CREATE INDEX ticket_index_status ON ticket_index (status, ticket);
-CREATE INDEX ticket_index_township ON ticket_index (township, ticket);
-CREATE INDEX ticket_index_point ON ticket_index (point, ticket);
-CREATE INDEX ticket_index_item ON ticket_index (item_code);
-CREATE INDEX ticket_index_registered ON ticket_index (registered);
+-- Lists are newest first: each filter's index ends in (registered, ticket) so a page is a
+-- short index walk. The township is never an index's lead (a township server holds one).
+CREATE INDEX ticket_index_registered ON ticket_index (registered, ticket);
+CREATE INDEX ticket_index_status ON ticket_index (status, registered, ticket);
+CREATE INDEX ticket_index_window ON ticket_index (window, registered, ticket);
+CREATE INDEX ticket_index_point ON ticket_index (point, registered, ticket);
+CREATE INDEX ticket_index_item ON ticket_index (item_code, registered, ticket);
 CREATE INDEX ticket_index_id ON ticket_index (id_number);
 CREATE INDEX ticket_index_phone ON ticket_index (phone);
 CREATE INDEX ticket_index_applicant ON ticket_index (applicant);
-CREATE INDEX ticket_index_window ON ticket_index (window, ticket);
 CREATE INDEX ticket_index_due ON ticket_index (due);
-CREATE INDEX ticket_index_review ON ticket_index (ticket) WHERE needs_review;
+CREATE INDEX ticket_index_review ON ticket_index (registered, ticket) WHERE needs_review;

@@ -1,0 +1,507 @@
+//! The ticket index: one row per ticket folded from its document, so the console's lists and
+//! searches read a table instead of loading documents.
+//!
+//! Every change to a ticket is logged in `changes`, so the index follows that log: rows past
+//! the `index_seq` watermark name the tickets to fold again. Ingest pays nothing; whoever
+//! reads the index first calls [`refresh`] (the server also refreshes in the background), and
+//! a new calendar re-folds every ticket because due dates count its working days.
+
+use chrono::NaiveDate;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension};
+
+use agent_core::doc::TicketDoc;
+use agent_core::domain::calendar::Calendar;
+use agent_core::domain::deadline::{self, ClockState, Light, DEFAULT_MARGIN};
+use agent_core::domain::event::EventKind;
+use agent_core::domain::lifecycle::Status;
+use agent_core::domain::number::TicketNumber;
+use agent_core::domain::validate::{check_id_number, check_mobile, IdKind};
+
+use crate::accounts::{Account, StaffRole};
+use crate::error::{Error, Result};
+use crate::store::{get_meta, load_doc, put_meta, ServerStore};
+
+/// Most change-log rows one refresh batch reads.
+pub const BATCH: i64 = 2_000;
+/// Rows one page of a list shows.
+pub const PAGE: usize = 100;
+/// The window a forward names when it names none.
+pub const ANY_WINDOW: &str = "综合窗口";
+
+/// Fold the tickets changed since the last refresh, at most [`BATCH`] change rows' worth;
+/// returns how many change rows were read (0: the index is current).
+pub fn refresh(store: &mut ServerStore) -> Result<usize> {
+    let calendar = store.calendar()?;
+    let today = crate::now().date_naive();
+    let actor = store.actor().clone();
+    let tx = store.begin()?;
+    // A new calendar moves due dates: fold everything again.
+    let held = crate::store::shared(&tx, &agent_core::sync::shared::SharedName::Calendar)?
+        .map_or(0, |d| d.version)
+        .to_string();
+    let mut from = meta_i64(&tx, "index_seq")?;
+    if get_meta(&tx, "index_calendar")?.as_deref() != Some(held.as_bytes()) {
+        put_meta(&tx, "index_calendar", held.as_bytes())?;
+        from = 0;
+    }
+    let batch: Vec<(i64, String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT seq, ticket, township FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![from, BATCH], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let Some(last) = batch.last().map(|b| b.0) else {
+        put_meta(&tx, "index_seq", from.to_string().as_bytes())?;
+        tx.commit()?;
+        return Ok(0);
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (_, ticket, township) in &batch {
+        if ticket.starts_with('@') || !seen.insert(ticket.as_str()) {
+            continue;
+        }
+        let Some(bytes) = load_doc(&tx, ticket)? else {
+            continue;
+        };
+        match TicketDoc::load_own(&bytes, &actor).and_then(|d| d.read()) {
+            Ok(t) => put_row(&tx, &t, township, &calendar, today)?,
+            Err(e) => tracing::error!(%ticket, error = %e, "stored document does not load"),
+        }
+    }
+    put_meta(&tx, "index_seq", last.to_string().as_bytes())?;
+    tx.commit()?;
+    Ok(batch.len())
+}
+
+/// Refresh until the index is current.
+pub fn refresh_all(store: &mut ServerStore) -> Result<()> {
+    while refresh(store)? > 0 {}
+    Ok(())
+}
+
+fn meta_i64(conn: &rusqlite::Connection, key: &str) -> Result<i64> {
+    Ok(get_meta(conn, key)?
+        .and_then(|v| String::from_utf8_lossy(&v).parse().ok())
+        .unwrap_or(0))
+}
+
+fn put_row(
+    tx: &rusqlite::Transaction<'_>,
+    t: &agent_core::domain::ticket::Ticket,
+    township: &str,
+    calendar: &Calendar,
+    today: NaiveDate,
+) -> Result<()> {
+    let view = t.view(calendar, today, DEFAULT_MARGIN);
+    let window = t
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == EventKind::Forwarded)
+        .map_or(String::new(), |e| {
+            e.payload_str("window")
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .unwrap_or(ANY_WINDOW)
+                .to_owned()
+        });
+    let (due, paused_light) = match view.deadline.state {
+        ClockState::Running => (view.deadline.due.map(day), None),
+        ClockState::Paused => (None, view.deadline.light.map(light_str)),
+        _ => (None, None),
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO ticket_index (ticket, point, township, item_code, item_name,
+             applicant, id_number, phone, status, needs_review, window, registered, due,
+             paused_light)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            t.number.as_str(),
+            t.point,
+            township,
+            t.item.code,
+            t.item.name,
+            t.applicant.name,
+            t.applicant.id.search_key,
+            t.applicant.phone.as_deref().unwrap_or(""),
+            view.life.status.as_str(),
+            view.life.needs_review,
+            window,
+            day(t
+                .registered_at
+                .with_timezone(&agent_core::store::china_offset())
+                .date_naive()),
+            due,
+            paused_light,
+        ],
+    )?;
+    Ok(())
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn light_str(l: Light) -> &'static str {
+    match l {
+        Light::Green => "green",
+        Light::Yellow => "yellow",
+        Light::Red => "red",
+    }
+}
+
+fn parse_light(s: &str) -> Option<Light> {
+    [Light::Green, Light::Yellow, Light::Red]
+        .into_iter()
+        .find(|l| light_str(*l) == s)
+}
+
+/// Which tickets an account may see: its township's, and for window staff only what was
+/// forwarded to its window (every forwarded ticket for a general window).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    township: Option<String>,
+    window: Option<Option<String>>,
+}
+
+impl Scope {
+    pub fn of(account: &Account) -> Scope {
+        Scope {
+            township: account.township.clone(),
+            window: (account.role == StaffRole::WindowStaff).then(|| account.window.clone()),
+        }
+    }
+
+    fn push(&self, w: &mut Where) {
+        if let Some(t) = &self.township {
+            w.add("+township = ?", t.clone());
+        }
+        match &self.window {
+            Some(Some(window)) => w.add("window = ?", window.clone()),
+            Some(None) => w.clauses.push("window <> ''".into()),
+            None => {}
+        }
+    }
+}
+
+/// Whether `number` is a ticket in `scope` (a ticket outside it is as good as absent). The
+/// ticket is folded again first: its row may lag behind the change log, and a scope decision
+/// must not rest on a stale status or window.
+pub fn in_scope(store: &mut ServerStore, scope: &Scope, number: &str) -> Result<bool> {
+    fold_one(store, number)?;
+    let mut w = Where::default();
+    w.add("ticket = ?", number.to_owned());
+    scope.push(&mut w);
+    let sql = format!("SELECT 1 FROM ticket_index WHERE {}", w.sql());
+    Ok(store
+        .conn()
+        .query_row(&sql, params_from_iter(&w.values), |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Index one ticket now, if the server holds it.
+fn fold_one(store: &mut ServerStore, number: &str) -> Result<()> {
+    let calendar = store.calendar()?;
+    let directory = store.directory()?;
+    let today = crate::now().date_naive();
+    let actor = store.actor().clone();
+    let tx = store.begin()?;
+    if let Some(bytes) = load_doc(&tx, number)? {
+        let ticket = TicketDoc::load_own(&bytes, &actor).and_then(|d| d.read())?;
+        let township = directory.township_of(ticket.point).unwrap_or_default();
+        put_row(&tx, &ticket, township, &calendar, today)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// What a search asks for; every field optional. `q` is a ticket number, a mobile number, an
+/// ID number, or the start of the applicant's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub q: String,
+    pub item: String,
+    pub status: String,
+    pub light: String,
+    pub point: String,
+    pub from: String,
+    pub to: String,
+    pub review: bool,
+    /// Keyset paging: rows after this `registered|ticket` key.
+    pub after: String,
+}
+
+impl Search {
+    /// From form or query-string fields (unknown fields ignored).
+    pub fn from_fields(fields: &[(String, String)]) -> Search {
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or(String::new(), |(_, v)| v.trim().to_owned())
+        };
+        Search {
+            q: get("q"),
+            item: get("item"),
+            status: get("status"),
+            light: get("light"),
+            point: get("point"),
+            from: get("from"),
+            to: get("to"),
+            review: !get("review").is_empty(),
+            after: get("after"),
+        }
+    }
+
+    /// The fields that are set, for links and hidden inputs (`after` excluded).
+    pub fn fields(&self) -> Vec<(&'static str, &str)> {
+        let review = if self.review { "1" } else { "" };
+        [
+            ("q", self.q.as_str()),
+            ("item", &self.item),
+            ("status", &self.status),
+            ("light", &self.light),
+            ("point", &self.point),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("review", review),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+    }
+}
+
+/// One ticket of a list, as indexed. The applicant in clear: pages mask it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub number: String,
+    pub point: u32,
+    pub item_name: String,
+    pub applicant: String,
+    pub status: Status,
+    pub needs_review: bool,
+    pub registered: String,
+    pub due: Option<NaiveDate>,
+    pub light: Option<Light>,
+}
+
+/// A page of search results and the key of the next page, if there is one.
+pub struct Found {
+    pub rows: Vec<Row>,
+    pub next: Option<String>,
+}
+
+/// WHERE clauses and their values, in order.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Where {
+    fn add(&mut self, clause: &str, value: impl Into<Value>) {
+        self.clauses.push(clause.into());
+        self.values.push(value.into());
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+}
+
+fn bad(text: &str) -> Error {
+    Error::BadRequest(text.into())
+}
+
+fn parse_day(text: &str) -> Result<String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(day)
+        .map_err(|_| bad("日期格式应为 2026-01-31"))
+}
+
+/// The clauses for the free-text query.
+fn push_query(w: &mut Where, q: &str, today: NaiveDate) -> Result<()> {
+    if q.is_empty() {
+        return Ok(());
+    }
+    if let Ok(n) = TicketNumber::parse(q) {
+        w.add("ticket = ?", n.as_str().to_owned());
+    } else if q.chars().all(|c| c.is_ascii_digit())
+        && q.len() == agent_core::domain::number::NUMBER_LEN
+    {
+        return Err(bad("办件编号校验位不符，请核对"));
+    } else if let Ok(phone) = check_mobile(q) {
+        w.add("phone = ?", phone);
+    } else if let Ok(id) = check_id_number(IdKind::ResidentId, q, today) {
+        w.add("id_number = ?", id.search_key);
+    } else if q.chars().all(|c| c.is_ascii_alphanumeric()) && (5..=20).contains(&q.len()) {
+        w.add("id_number = ?", q.to_ascii_uppercase());
+    } else {
+        // The start of a name: GLOB uses the index; its wildcards are not searchable.
+        let name: String = q.chars().filter(|c| !"*?[]".contains(*c)).collect();
+        if name.is_empty() {
+            return Err(bad("请输入办件编号、手机号、证件号码或申请人姓名"));
+        }
+        w.add("applicant GLOB ?", format!("{name}*"));
+    }
+    Ok(())
+}
+
+/// The clauses for a light: red past due, yellow within the margin, green beyond it; a paused
+/// ticket keeps the light it had when paused.
+fn push_light(w: &mut Where, light: Light, cal: &Calendar, today: NaiveDate) -> Result<()> {
+    let green_from = cal
+        .add_working_days(today, DEFAULT_MARGIN + 1)
+        .map_err(|g| bad(&format!("工作日历未包含{}年，无法按灯筛选", g.year)))?;
+    let (t, g) = (day(today), day(green_from));
+    let running = match light {
+        Light::Red => {
+            w.values.push(t.into());
+            "due < ?"
+        }
+        Light::Yellow => {
+            w.values.push(t.into());
+            w.values.push(g.into());
+            "due >= ? AND due < ?"
+        }
+        Light::Green => {
+            w.values.push(g.into());
+            "due >= ?"
+        }
+    };
+    w.clauses.push(format!("(({running}) OR paused_light = ?)"));
+    w.values.push(light_str(light).to_owned().into());
+    Ok(())
+}
+
+/// One page of the tickets in `scope` matching `search`, newest registration first.
+pub fn search(store: &ServerStore, scope: &Scope, search: &Search) -> Result<Found> {
+    let calendar = store.calendar()?;
+    let today = crate::now().date_naive();
+    let mut w = Where::default();
+    scope.push(&mut w);
+    push_query(&mut w, &search.q, today)?;
+    if !search.item.is_empty() {
+        w.add("item_code = ?", search.item.clone());
+    }
+    if !search.status.is_empty() {
+        let status = Status::parse(&search.status).ok_or_else(|| bad("未知的办件状态"))?;
+        w.add("status = ?", status.as_str().to_owned());
+    }
+    if !search.light.is_empty() {
+        let light = parse_light(&search.light).ok_or_else(|| bad("未知的灯色"))?;
+        push_light(&mut w, light, &calendar, today)?;
+    }
+    if !search.point.is_empty() {
+        let point: u32 = search
+            .point
+            .parse()
+            .map_err(|_| bad("代办点编号应为数字"))?;
+        w.add("point = ?", i64::from(point));
+    }
+    if !search.from.is_empty() {
+        w.add("registered >= ?", parse_day(&search.from)?);
+    }
+    if !search.to.is_empty() {
+        w.add("registered <= ?", parse_day(&search.to)?);
+    }
+    if search.review {
+        w.clauses.push("needs_review".into());
+    }
+    if let Some((registered, ticket)) = search.after.split_once('|') {
+        w.clauses.push("(registered, ticket) < (?, ?)".into());
+        w.values.push(registered.to_owned().into());
+        w.values.push(ticket.to_owned().into());
+    }
+    let sql = format!(
+        "SELECT ticket, point, item_name, applicant, status, needs_review, registered, due,
+                paused_light
+         FROM ticket_index WHERE {} ORDER BY registered DESC, ticket DESC LIMIT {}",
+        w.sql(),
+        PAGE + 1
+    );
+    let mut stmt = store.conn().prepare(&sql)?;
+    let raw = stmt.query_map(params_from_iter(&w.values), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, bool>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, Option<String>>(8)?,
+        ))
+    })?;
+    let mut rows = Vec::new();
+    for r in raw {
+        let (number, point, item_name, applicant, status, needs_review, registered, due, paused) =
+            r?;
+        let due = due.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let light = match (due, paused) {
+            (Some(due), _) => deadline::remaining(&calendar, today, due)
+                .ok()
+                .map(|r| deadline::light(r, DEFAULT_MARGIN)),
+            (None, Some(p)) => parse_light(&p),
+            (None, None) => None,
+        };
+        rows.push(Row {
+            number,
+            point,
+            item_name,
+            applicant,
+            status: Status::parse(&status).unwrap_or(Status::Registered),
+            needs_review,
+            registered,
+            due,
+            light,
+        });
+    }
+    let next = (rows.len() > PAGE).then(|| {
+        rows.truncate(PAGE);
+        rows.last()
+            .map(|r| format!("{}|{}", r.registered, r.number))
+            .unwrap_or_default()
+    });
+    Ok(Found { rows, next })
+}
+
+/// Tickets in `scope` by status, and how many need review (需核对).
+pub fn counts(store: &ServerStore, scope: &Scope) -> Result<(Vec<(Status, i64)>, i64)> {
+    let mut w = Where::default();
+    scope.push(&mut w);
+    let sql = format!(
+        "SELECT status, COUNT(*), SUM(needs_review) FROM ticket_index WHERE {} GROUP BY status",
+        w.sql()
+    );
+    let mut stmt = store.conn().prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(&w.values), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut by_status = Vec::new();
+    let mut review = 0;
+    for row in rows {
+        let (status, n, r) = row?;
+        if let Some(s) = Status::parse(&status) {
+            by_status.push((s, n));
+        }
+        review += r;
+    }
+    by_status.sort_by_key(|(s, _)| Status::ALL.iter().position(|x| x == s));
+    Ok((by_status, review))
+}
