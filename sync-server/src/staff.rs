@@ -8,12 +8,13 @@ use serde::Serialize;
 use agent_core::doc::TicketDoc;
 use agent_core::domain::deadline::DEFAULT_MARGIN;
 use agent_core::domain::event::{Event, EventDraft, EventKind, Role};
+use agent_core::domain::lifecycle::Anomaly;
 use agent_core::domain::mask::mask_name;
 use agent_core::domain::number::TicketNumber;
-use agent_core::domain::ticket::{MaterialState, TicketView};
+use agent_core::domain::ticket::{MaterialState, Ticket, TicketView};
 use agent_core::domain::validate::normalize;
 
-use crate::accounts::{audit, Account};
+use crate::accounts::{audit, Account, StaffRole};
 use crate::error::{Error, Result};
 use crate::index::{self, Scope, Search};
 use crate::store::{append_doc, insert_change, load_doc, ServerStore};
@@ -26,6 +27,8 @@ pub struct Staff {
     pub login: String,
     pub role: Role,
     pub scope: Scope,
+    /// A township admin: the one who may resolve 需核对.
+    pub reviews: bool,
 }
 
 impl Staff {
@@ -36,6 +39,7 @@ impl Staff {
             login: account.login.clone(),
             role: account.role.event_role()?,
             scope: Scope::of(account),
+            reviews: account.role == StaffRole::TownshipAdmin,
         })
     }
 
@@ -125,6 +129,9 @@ pub fn append(
         payload: draft.payload.clone(),
     };
     ticket.check_event(&event).map_err(Error::Refused)?;
+    if event.kind == EventKind::Reviewed {
+        check_review(staff, &ticket, &event)?;
+    }
     let before = doc.heads();
     if event.kind == EventKind::SupplementProvided {
         // Recorded at the township counter, by the same rule as on the tablet.
@@ -154,6 +161,43 @@ pub fn append(
     )?;
     tx.commit()?;
     Ok(ticket.view(&calendar, now.date_naive(), DEFAULT_MARGIN))
+}
+
+/// A 需核对 decision: by a township admin, with the decision written down, naming only
+/// anomalies still open on the ticket.
+fn check_review(staff: &Staff, ticket: &Ticket, event: &Event) -> Result<()> {
+    if !staff.reviews {
+        return Err(Error::Forbidden("只有乡镇管理员可以处理需核对".into()));
+    }
+    if event.note.is_empty() {
+        return Err(Error::BadRequest("请写明核对处理的决定".into()));
+    }
+    let open = open_anomalies(ticket);
+    let resolves = event.payload_list("resolves");
+    if resolves.is_empty()
+        || resolves
+            .iter()
+            .any(|id| !open.iter().any(|a| a.event_id == *id))
+    {
+        return Err(Error::BadRequest("请选择尚待核对的记录".into()));
+    }
+    Ok(())
+}
+
+/// The anomalies no `reviewed` decision has named yet.
+pub fn open_anomalies(ticket: &Ticket) -> Vec<Anomaly> {
+    let resolved: Vec<String> = ticket
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Reviewed)
+        .flat_map(|e| e.payload_list("resolves"))
+        .collect();
+    ticket
+        .lifecycle()
+        .anomalies
+        .into_iter()
+        .filter(|a| !resolved.contains(&a.event_id))
+        .collect()
 }
 
 /// One ticket as of today, if `account` may see it.

@@ -7,6 +7,7 @@
 mod support;
 
 use agent_core::domain::catalog::Catalog;
+use agent_core::domain::number::TicketNumber;
 use agent_core::store::Store;
 use agent_core::sync::client::sync_now;
 use reqwest::blocking::{Client, Response};
@@ -340,4 +341,242 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
     let resp = sign_in(&township, "nobody", PASSWORD);
     assert_eq!(resp.status().as_u16(), 401);
     assert!(resp.text().unwrap().contains("用户名或密码错误"));
+}
+
+fn post(server: &Server, path: &str, cookie: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let resp = client()
+        .post(format!("{}{path}", server.url))
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    let body = resp.text().unwrap();
+    (status, location.unwrap_or(body))
+}
+
+/// The ticket numbers a list page links to.
+fn listed(html: &str) -> Vec<String> {
+    html.split(r#"href="/console/tickets/"#)
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+#[test]
+fn staff_find_tickets_by_number_phone_id_name_status_and_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_district, township) = district_and_township(dir.path());
+    let mut a = tablet(dir.path(), &township, 101, 1);
+    let mut b = tablet(dir.path(), &township, 102, 1);
+    let forms: Vec<_> = (1..=4).map(|seed| register(&mut a, seed)).collect();
+    let other = register(&mut b, 9);
+    sync_now(&mut a, township.url.as_str()).unwrap();
+    sync_now(&mut b, township.url.as_str()).unwrap();
+    // Each form's ticket number, by applicant (the tablet lists its tickets).
+    let named: Vec<(String, String)> = a
+        .search(&Default::default())
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| {
+            let n = TicketNumber::parse(&i.number).unwrap();
+            (
+                a.get(&n).unwrap().ticket.applicant.name,
+                i.number.to_string(),
+            )
+        })
+        .collect();
+    let number_of = |form: &agent_core::domain::ticket::NewTicket| {
+        named
+            .iter()
+            .find(|(name, _)| *name == form.applicant_name)
+            .map(|(_, n)| n.clone())
+            .unwrap()
+    };
+    let first = number_of(&forms[0]);
+    staff_ok(
+        &township,
+        "township",
+        &TicketNumber::parse(&first).unwrap(),
+        "accepted",
+        json!({}),
+    );
+    assert!(add_staff(&township.data, "li.wen", "township_staff", PASSWORD).0);
+    let cookie = session(&township, "li.wen");
+
+    // The inbox holds what waits for acceptance: all but the accepted one.
+    let (status, inbox) = get(&township, "/console", Some(&cookie));
+    assert_eq!(status, 200, "{inbox}");
+    let mut waiting = listed(&inbox);
+    waiting.sort();
+    assert_eq!(waiting.len(), 4, "{inbox}");
+    assert!(!waiting.contains(&first));
+    let csrf = csrf_field(&inbox);
+
+    // One box takes a number, a phone, an ID number or the start of a name.
+    let search = |fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let (status, page) = post(&township, "/console", &cookie, &all);
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    let target = &forms[1];
+    let target_number = number_of(target);
+    assert_eq!(
+        listed(&search(&[("q", &target_number)])),
+        vec![target_number.clone()]
+    );
+    let phone = target.phone.clone().unwrap();
+    assert!(listed(&search(&[("q", &phone)])).contains(&target_number));
+    assert!(listed(&search(&[("q", &target.id_number)])).contains(&target_number));
+    let surname: String = target.applicant_name.chars().take(1).collect();
+    let by_name = listed(&search(&[("q", &surname)]));
+    assert!(by_name.contains(&target_number), "{surname}");
+    // The results page never shows the phone or ID number typed into it.
+    let page = search(&[("q", &phone)]);
+    assert!(!page.contains(&phone) || page.contains(&format!("value=\"{phone}\"")));
+    // A number with a wrong check digit is told so, not guessed at.
+    let mut wrong = target_number.clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '0' { '1' } else { '0' });
+    assert!(search(&[("q", &wrong)]).contains("校验位不符"));
+
+    // Filters: status, point, registration date.
+    assert_eq!(
+        listed(&search(&[("status", "accepted")])),
+        vec![first.clone()]
+    );
+    let other_number = b.search(&Default::default()).unwrap().items[0]
+        .number
+        .to_string();
+    assert_eq!(listed(&search(&[("point", "102")])), vec![other_number]);
+    let today = sync_server::now().format("%Y-%m-%d").to_string();
+    assert_eq!(
+        listed(&search(&[("from", &today), ("to", &today)])).len(),
+        5
+    );
+    assert!(listed(&search(&[("to", "2000-01-01")])).is_empty());
+    assert!(search(&[("from", "yesterday")]).contains("日期格式"));
+    // The other point's applicant is found by name too, and the tab counts add up.
+    let (_, all) = get(&township, "/console?all=1", Some(&cookie));
+    assert_eq!(listed(&all).len(), 5);
+    assert!(all.contains(&agent_core::domain::mask::mask_name(&other.applicant_name)));
+}
+
+#[test]
+fn conflicts_are_listed_side_by_side_and_resolved_by_a_township_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_district, township) = district_and_township(dir.path());
+    let mut a = tablet(dir.path(), &township, 101, 1);
+    register(&mut a, 3);
+    sync_now(&mut a, township.url.as_str()).unwrap();
+    let number =
+        TicketNumber::parse(&a.search(&Default::default()).unwrap().items[0].number).unwrap();
+    // The township rejects while the village, offline, records the applicant's withdrawal:
+    // whichever the merge puts first closes the ticket, and the other cannot follow it.
+    staff_ok(&township, "township", &number, "rejected", json!({}));
+    a.append(
+        &number,
+        &agent_core::domain::event::EventDraft {
+            kind: agent_core::domain::event::EventKind::Withdrawn,
+            note: "申请人不办了".into(),
+            payload: json!({}),
+        },
+    )
+    .unwrap();
+    sync_now(&mut a, township.url.as_str()).unwrap();
+    let number = number.to_string();
+
+    assert!(add_staff(&township.data, "li.wen", "township_staff", PASSWORD).0);
+    assert!(add_staff(&township.data, "zhang.admin", "township_admin", PASSWORD).0);
+    let clerk = session(&township, "li.wen");
+    let (_, conflicts) = get(&township, "/console?review=1", Some(&clerk));
+    assert_eq!(listed(&conflicts), vec![number.clone()], "{conflicts}");
+    assert!(conflicts.contains(r#"id="review-count">1<"#), "{conflicts}");
+
+    // Side by side: the rejection in force and the withdrawal that did not count (or the
+    // other way round, as the merge ordered them); a clerk sees no form and may not post.
+    let path = format!("/console/tickets/{number}");
+    let (_, page) = get(&township, &path, Some(&clerk));
+    let review = &page[page.find(r#"id="review""#).expect("a review box")..];
+    assert!(
+        review.contains("受理") && review.contains("撤回"),
+        "{review}"
+    );
+    assert!(review.contains("待核对"));
+    assert!(!review.contains("记录核对决定"));
+    let anomaly = {
+        let v = support::server_view(&township, &TicketNumber::parse(&number).unwrap()).unwrap();
+        v["life"]["anomalies"][0]["event_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let csrf = csrf_field(&page);
+    let decision = "已电话核实 按先到的记录为准";
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("resolves", &anomaly),
+        ("note", decision),
+    ];
+    assert_eq!(
+        post(&township, &format!("{path}/review"), &clerk, &fields).0,
+        403
+    );
+
+    // The admin records the decision; it needs a note and only open records.
+    let admin = session(&township, "zhang.admin");
+    let (_, page) = get(&township, &path, Some(&admin));
+    assert!(page.contains("记录核对决定"));
+    let csrf = csrf_field(&page);
+    let review_path = format!("{path}/review");
+    let (status, text) = post(
+        &township,
+        &review_path,
+        &admin,
+        &[("csrf", &csrf), ("resolves", &anomaly)],
+    );
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = post(
+        &township,
+        &review_path,
+        &admin,
+        &[
+            ("csrf", &csrf),
+            ("resolves", "no-such-event"),
+            ("note", decision),
+        ],
+    );
+    assert_eq!(status, 400, "{text}");
+    let (status, to) = post(
+        &township,
+        &review_path,
+        &admin,
+        &[("csrf", &csrf), ("resolves", &anomaly), ("note", decision)],
+    );
+    assert_eq!((status, to.as_str()), (303, path.as_str()));
+
+    let (_, page) = get(&township, &path, Some(&admin));
+    let review = &page[page.find(r#"id="review""#).unwrap()..];
+    assert!(
+        review.contains(decision) && !review.contains("待核对"),
+        "{review}"
+    );
+    let (_, conflicts) = get(&township, "/console?review=1", Some(&admin));
+    assert!(listed(&conflicts).is_empty());
+    let db = rusqlite::Connection::open(township.data.join("server.db")).unwrap();
+    let logged: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE login = 'zhang.admin' AND action = '核对处理' AND ticket = ?1",
+            [&number],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(logged, 1);
 }

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{number}", get(ticket))
         .route("/console/tickets/{number}/events", post(act))
         .route("/console/tickets/{number}/unmask", post(unmask))
+        .route("/console/tickets/{number}/review", post(review))
         .merge(admin::router())
         .layer(axum::middleware::map_response(harden))
 }
@@ -327,10 +328,13 @@ fn ticket_page(
     unmasked: bool,
     now: chrono::DateTime<chrono::FixedOffset>,
 ) -> Response {
-    let actions = Staff::from_account(&who.account)
-        .map(|s| staff::available(&s, view, now))
+    let staff = Staff::from_account(&who.account);
+    let actions = staff
+        .as_ref()
+        .map(|s| staff::available(s, view, now))
         .unwrap_or_default();
-    pages::ticket(who, view, &actions, unmasked).into_response()
+    let reviews = staff.is_some_and(|s| s.reviews);
+    pages::ticket(who, view, &actions, reviews, unmasked).into_response()
 }
 
 pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
@@ -378,6 +382,18 @@ async fn act(
         note: field(&form, "note").to_owned(),
         payload: payload.into(),
     };
+    record(&state, &who, staff, number, draft).await
+}
+
+/// Append a staff event through the staff API's code path, then show the ticket (or the
+/// refusal with its reason).
+async fn record(
+    state: &AppState,
+    who: &SignedIn,
+    staff: Staff,
+    number: String,
+    draft: EventDraft,
+) -> Response {
     let now = crate::now();
     let target = number.clone();
     match state
@@ -388,8 +404,35 @@ async fn act(
             state.nudge();
             Redirect::to(&format!("/console/tickets/{number}")).into_response()
         }
-        Err(e) => failure(Some(&who), &e),
+        Err(e) => failure(Some(who), &e),
     }
+}
+
+/// `POST /console/tickets/{n}/review`: a township admin's decision on the ticket's 需核对
+/// records (`resolves`, repeated; `note`: the decision).
+async fn review(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    posted: Posted,
+) -> Response {
+    let Posted { who, form, .. } = posted;
+    let Some(staff) = Staff::from_account(&who.account).filter(|s| s.reviews) else {
+        return failure(
+            Some(&who),
+            &Error::Forbidden("只有乡镇管理员可以处理需核对".into()),
+        );
+    };
+    let resolves: Vec<&str> = form
+        .iter()
+        .filter(|(k, _)| k == "resolves")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let draft = EventDraft {
+        kind: EventKind::Reviewed,
+        note: field(&form, "note").to_owned(),
+        payload: serde_json::json!({ "resolves": resolves }),
+    };
+    record(&state, &who, staff, number, draft).await
 }
 
 /// `POST /console/tickets/{n}/unmask`: the ticket once with the applicant in full, the

@@ -4,7 +4,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use agent_core::domain::deadline::Light;
-use agent_core::domain::event::EventKind;
+use agent_core::domain::event::{Event, EventKind};
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::ticket::TicketView;
@@ -242,7 +242,13 @@ pub fn list(
 
 /// One ticket: the applicant (masked unless `unmasked`), the deadline with its light, the
 /// event timeline, and a form for each action this account may take on it now.
-pub fn ticket(who: &SignedIn, view: &TicketView, actions: &[EventKind], unmasked: bool) -> Markup {
+pub fn ticket(
+    who: &SignedIn,
+    view: &TicketView,
+    actions: &[EventKind],
+    reviews: bool,
+    unmasked: bool,
+) -> Markup {
     let t = &view.ticket;
     let a = &t.applicant;
     let shown = |full: &str, masked: String| if unmasked { full.to_owned() } else { masked };
@@ -281,6 +287,9 @@ pub fn ticket(who: &SignedIn, view: &TicketView, actions: &[EventKind], unmasked
             } @else {
                 p.box { "完整个人信息仅本次显示，查看已记录。" }
             }
+            @if !view.life.anomalies.is_empty() {
+                (review(who, view, reviews))
+            }
             @if !view.life.missing.is_empty() {
                 div.box { "待补正材料：" (view.life.missing.join("、")) }
             }
@@ -315,6 +324,74 @@ pub fn ticket(who: &SignedIn, view: &TicketView, actions: &[EventKind], unmasked
             }
         },
     )
+}
+
+/// 需核对: each event that did not fit beside the event in force when it came, the
+/// decision recorded for it (or that it waits for one), and for a township admin the form
+/// that records a decision.
+fn review(who: &SignedIn, view: &TicketView, reviews: bool) -> Markup {
+    let events = &view.ticket.events;
+    let anomalous = |id: &str| view.life.anomalies.iter().any(|a| a.event_id == id);
+    // The event in force when `id` came: the last earlier one that counted.
+    let in_force = |id: &str| {
+        let at = events.iter().position(|e| e.id == id).unwrap_or(0);
+        events[..at].iter().rev().find(|e| {
+            !anomalous(&e.id) && !matches!(e.kind, EventKind::Arrived | EventKind::Reviewed)
+        })
+    };
+    let decision = |id: &str| {
+        events.iter().find(|e| {
+            e.kind == EventKind::Reviewed && e.payload_list("resolves").iter().any(|r| r == id)
+        })
+    };
+    let event = |e: Option<&Event>| {
+        html! {
+            @if let Some(e) = e {
+                strong { (e.kind.label()) } br;
+                (e.at.format("%Y-%m-%d %H:%M")) " " (e.role.label()) br;
+                (e.note)
+            }
+        }
+    };
+    let open: Vec<_> = view
+        .life
+        .anomalies
+        .iter()
+        .filter(|a| decision(&a.event_id).is_none())
+        .collect();
+    html! {
+        div.box id="review" {
+            h3 { "需核对" }
+            table {
+                thead { tr { th { "已生效的记录" } th { "未生效的记录" } th { "原因" } th { "核对处理" } } }
+                tbody {
+                    @for a in &view.life.anomalies {
+                        tr {
+                            td { (event(in_force(&a.event_id))) }
+                            td { (event(events.iter().find(|e| e.id == a.event_id))) }
+                            td { (a.reason) }
+                            td {
+                                @match decision(&a.event_id) {
+                                    Some(d) => { (d.note) br; (d.at.format("%Y-%m-%d %H:%M")) " " (d.actor) }
+                                    None => span.error { "待核对" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if reviews && !open.is_empty() {
+                form method="post" action={ "/console/tickets/" (view.ticket.number) "/review" } {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    @for a in &open {
+                        label { input type="checkbox" name="resolves" value=(a.event_id) checked; " " (a.kind.label()) "（" (a.reason) "）" }
+                    }
+                    label { "核对决定（将记录在办件上） " input type="text" name="note" required; }
+                    button.primary type="submit" { "记录核对决定" }
+                }
+            }
+        }
+    }
 }
 
 /// The fields an action's form asks for besides the note.
