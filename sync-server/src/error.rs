@@ -30,6 +30,9 @@ pub enum Error {
     /// The requester may not do this here (403): out of scope, not enrolled, wrong server.
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed sign-ins from one address (see `throttle`).
+    #[error("登录失败次数过多，请15分钟后再试")]
+    Throttled,
     #[error("没有编号为{0}的办件")]
     NotFound(String),
     /// An event the role table or the lifecycle forbids (422), in Chinese for staff.

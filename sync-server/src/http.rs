@@ -13,16 +13,18 @@ use std::time::Duration;
 
 use agent_core::sync::enroll::ENROLL_PATH;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tower::Layer;
 
 use agent_core::domain::event::{EventDraft, Role};
 use agent_core::sync::client::{Endpoint, SyncReport};
@@ -48,6 +50,8 @@ pub struct AppState {
     parent: Option<Arc<ParentLink>>,
     /// Served over HTTPS: console cookies are marked Secure.
     pub https: bool,
+    /// Failed sign-ins by address.
+    throttle: Arc<crate::throttle::Throttle>,
 }
 
 /// A township's district: where to sync, one sync at a time, and a nudge when something
@@ -75,6 +79,7 @@ impl AppState {
             info: Arc::new(info),
             parent: None,
             https: false,
+            throttle: Arc::default(),
         }
     }
 
@@ -108,13 +113,20 @@ impl AppState {
         self
     }
 
-    /// Check a sign-in (lockout included) and open a session: its token and the account.
-    /// The slow password check runs outside the store's lock.
+    /// Check a sign-in (lockout and the address's throttle included) and open a session: its
+    /// token and the account. The slow password check runs outside the store's lock.
     pub(crate) async fn sign_in(
         &self,
         login: &str,
         password: String,
+        peer: PeerIp,
     ) -> Result<(String, SignedIn), Error> {
+        let started = std::time::Instant::now();
+        if let Some(ip) = peer.0 {
+            if !self.throttle.allows(ip, started) {
+                return Err(Error::Throttled);
+            }
+        }
         let now = crate::now();
         let login = login.trim().to_owned();
         let lookup = login.clone();
@@ -125,6 +137,11 @@ impl AppState {
             tokio::task::spawn_blocking(move || accounts::check_password(&credentials, &password))
                 .await
                 .unwrap_or(false);
+        if !matched {
+            if let Some(ip) = peer.0 {
+                self.throttle.failed(ip, started);
+            }
+        }
         self.with_store(move |store, _| accounts::record_sign_in(store, &login, matched, now))
             .await
     }
@@ -213,6 +230,24 @@ impl AppState {
     }
 }
 
+/// The address a request came from, when the server knows it (the connection's peer, set by
+/// [`serve`]; in-process routers without it skip address throttling).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// The whole server.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -295,9 +330,9 @@ async fn serve_with(
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(e).await;
                     continue;
@@ -305,7 +340,7 @@ async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(Extension(ConnectInfo(peer)).layer(router.clone()));
         let Some(acceptor) = &tls else {
             let connection =
                 connections.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -400,6 +435,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, String) {
         Error::Revoked(_) => StatusCode::GONE,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Throttled => StatusCode::TOO_MANY_REQUESTS,
         Error::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => {
             tracing::error!(error = %e, "request failed");
@@ -469,10 +505,14 @@ struct LoginRequest {
 }
 
 /// `POST /api/login` `{"login", "password"}` → `{"token", "expires_in", "account"}`.
-async fn login_handler(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn login_handler(
+    State(state): State<AppState>,
+    peer: PeerIp,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: LoginRequest = serde_json::from_slice(&body)
         .map_err(|_| Error::BadRequest("请求须为 {\"login\": …, \"password\": …}".into()))?;
-    let (token, signed_in) = state.sign_in(&req.login, req.password).await?;
+    let (token, signed_in) = state.sign_in(&req.login, req.password, peer).await?;
     Ok(Json(serde_json::json!({
         "token": token,
         "expires_in": accounts::SESSION_HOURS * 3600,

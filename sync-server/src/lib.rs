@@ -27,6 +27,7 @@ pub mod index;
 pub mod staff;
 pub mod store;
 pub mod sync;
+pub mod throttle;
 pub mod tls;
 pub mod upstream;
 

@@ -580,3 +580,37 @@ fn conflicts_are_listed_side_by_side_and_resolved_by_a_township_admin() {
         .unwrap();
     assert_eq!(logged, 1);
 }
+
+#[test]
+fn an_address_that_fails_too_often_waits_while_others_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_district, township) = district_and_township(dir.path());
+    assert!(add_staff(&township.data, "li.wen", "township_staff", PASSWORD).0);
+    let from = |ip: &str| {
+        Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let login = |client: &Client, login: &str, password: &str| {
+        client
+            .post(format!("{}/api/login", township.url))
+            .json(&json!({ "login": login, "password": password }))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // Spraying one password over many logins: each fails, then the address must wait,
+    // even with a right password.
+    let sprayer = from("127.0.0.1");
+    for i in 0..sync_server::throttle::MAX_FAILURES {
+        assert_eq!(login(&sprayer, &format!("user{i}"), "password1"), 401);
+    }
+    assert_eq!(login(&sprayer, "li.wen", PASSWORD), 429);
+    let resp = sign_in(&township, "li.wen", PASSWORD);
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.text().unwrap().contains("登录失败次数过多"));
+    // Another desk signs in; the account itself was never locked.
+    assert_eq!(login(&from("127.0.0.2"), "li.wen", PASSWORD), 200);
+}

@@ -24,9 +24,10 @@ use agent_core::domain::ticket::TicketView;
 
 use crate::accounts::{self, SignedIn, StaffRole};
 use crate::error::Error;
-use crate::http::AppState;
+use crate::http::{AppState, PeerIp};
 use crate::index::{self, Scope, Search};
 use crate::staff::{self, Staff};
+use crate::store::ServerStore;
 
 const SESSION_COOKIE: &str = "daiban_session";
 const LOGIN_COOKIE: &str = "daiban_login";
@@ -177,6 +178,7 @@ fn login_form(state: &AppState, error: Option<&str>, status: StatusCode) -> Resp
 
 async fn login(
     State(state): State<AppState>,
+    peer: PeerIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -187,7 +189,7 @@ async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    match state.sign_in(&form.login, form.password).await {
+    match state.sign_in(&form.login, form.password, peer).await {
         Ok((token, _)) => {
             let mut response = Redirect::to("/console").into_response();
             let h = response.headers_mut();
@@ -203,7 +205,7 @@ async fn login(
             h.append(SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
             response
         }
-        Err(e @ (Error::Unauthenticated(_) | Error::Forbidden(_))) => {
+        Err(e @ (Error::Unauthenticated(_) | Error::Forbidden(_) | Error::Throttled)) => {
             let (status, text) = crate::http::classify(&e);
             login_form(&state, Some(&text), status)
         }
@@ -314,27 +316,55 @@ async fn ticket(
     let now = crate::now();
     let account = who.account.clone();
     match state
-        .with_store(move |store, _| staff::view(store, &account, &number, now))
+        .with_store(move |store, _| {
+            let view = staff::view(store, &account, &number, now)?;
+            Ok((windows(store, &view)?, view))
+        })
         .await
     {
-        Ok(view) => ticket_page(&who, &view, false, now),
+        Ok((windows, view)) => ticket_page(&who, &view, &windows, false, now),
         Err(e) => failure(Some(&who), &e),
     }
+}
+
+/// The district windows a ticket may be forwarded to, its item's own window first.
+fn windows(store: &ServerStore, view: &TicketView) -> Result<Vec<String>, Error> {
+    let Some(catalog) = store.catalog()? else {
+        return Ok(Vec::new());
+    };
+    let own = catalog
+        .items
+        .iter()
+        .find(|i| i.code == view.ticket.item.code)
+        .and_then(|i| i.window.clone());
+    let mut windows: Vec<String> = own.into_iter().collect();
+    for w in catalog.items.into_iter().filter_map(|i| i.window) {
+        if !windows.contains(&w) {
+            windows.push(w);
+        }
+    }
+    Ok(windows)
 }
 
 fn ticket_page(
     who: &SignedIn,
     view: &TicketView,
+    windows: &[String],
     unmasked: bool,
     now: chrono::DateTime<chrono::FixedOffset>,
 ) -> Response {
     let staff = Staff::from_account(&who.account);
-    let actions = staff
-        .as_ref()
-        .map(|s| staff::available(s, view, now))
-        .unwrap_or_default();
-    let reviews = staff.is_some_and(|s| s.reviews);
-    pages::ticket(who, view, &actions, reviews, unmasked).into_response()
+    let page = pages::TicketPage {
+        view,
+        actions: staff
+            .as_ref()
+            .map(|s| staff::available(s, view, now))
+            .unwrap_or_default(),
+        reviews: staff.is_some_and(|s| s.reviews),
+        windows,
+        unmasked,
+    };
+    pages::ticket(who, &page).into_response()
 }
 
 pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
@@ -450,10 +480,13 @@ async fn unmask(
     let account = who.account.clone();
     let reason = field(&form, "reason").to_owned();
     match state
-        .with_store(move |store, _| staff::unmask(store, &account, &number, &reason, now))
+        .with_store(move |store, _| {
+            let view = staff::unmask(store, &account, &number, &reason, now)?;
+            Ok((windows(store, &view)?, view))
+        })
         .await
     {
-        Ok(view) => ticket_page(&who, &view, true, now),
+        Ok((windows, view)) => ticket_page(&who, &view, &windows, true, now),
         Err(e) => failure(Some(&who), &e),
     }
 }

@@ -240,15 +240,23 @@ pub fn list(
     )
 }
 
-/// One ticket: the applicant (masked unless `unmasked`), the deadline with its light, the
-/// event timeline, and a form for each action this account may take on it now.
-pub fn ticket(
-    who: &SignedIn,
-    view: &TicketView,
-    actions: &[EventKind],
-    reviews: bool,
-    unmasked: bool,
-) -> Markup {
+/// What a ticket's page shows besides the ticket.
+pub struct TicketPage<'a> {
+    pub view: &'a TicketView,
+    /// The actions this account may take on it now.
+    pub actions: Vec<EventKind>,
+    /// The account may resolve 需核对.
+    pub reviews: bool,
+    /// Windows to forward to, the item's own first.
+    pub windows: &'a [String],
+    /// The applicant is shown in full (an unmasking just recorded).
+    pub unmasked: bool,
+}
+
+/// One ticket: the applicant (masked unless `unmasked`), the deadline with its light, 需核对,
+/// the event timeline, and a form for each action this account may take on it now.
+pub fn ticket(who: &SignedIn, p: &TicketPage<'_>) -> Markup {
+    let (view, actions, reviews, unmasked) = (p.view, &p.actions, p.reviews, p.unmasked);
     let t = &view.ticket;
     let a = &t.applicant;
     let shown = |full: &str, masked: String| if unmasked { full.to_owned() } else { masked };
@@ -300,7 +308,7 @@ pub fn ticket(
                         form.action method="post" action=(action_url) data-kind=(kind.as_str()) {
                             input type="hidden" name="csrf" value=(who.csrf);
                             input type="hidden" name="kind" value=(kind.as_str());
-                            (action_fields(*kind, view))
+                            (action_fields(*kind, view, p.windows))
                             button.primary type="submit" { (kind.label()) }
                         }
                     }
@@ -395,7 +403,7 @@ fn review(who: &SignedIn, view: &TicketView, reviews: bool) -> Markup {
 }
 
 /// The fields an action's form asks for besides the note.
-fn action_fields(kind: EventKind, view: &TicketView) -> Markup {
+fn action_fields(kind: EventKind, view: &TicketView, windows: &[String]) -> Markup {
     html! {
         @match kind {
             EventKind::SupplementRequested => {
@@ -407,7 +415,10 @@ fn action_fields(kind: EventKind, view: &TicketView) -> Markup {
                 }
             }
             EventKind::Forwarded => {
-                label { "转至窗口 " input type="text" name="window" required; }
+                label { "转至窗口 "
+                    input type="text" name="window" required list="windows" value=[windows.first()];
+                }
+                datalist id="windows" { @for w in windows { option value=(w) {} } }
             }
             EventKind::Completed => {
                 label { input type="radio" name="outcome" value="approved" required; " 批准" }
