@@ -84,6 +84,14 @@ fn a_ticket_goes_from_village_to_window_and_back_through_the_console() {
     assert!(inbox.contains(&mask_name(&form.applicant_name)));
     assert!(!inbox.contains(&form.applicant_name));
     b.screenshot(screens().join("inbox.png"));
+    // ...and by the applicant's phone in the search box, as when a villager calls in.
+    let phone = form.phone.clone().unwrap();
+    b.fill("form.search input[name=q]", &phone);
+    b.click("form.search button[type=submit]");
+    b.wait_for("#tickets");
+    assert_eq!(b.count("#tickets tbody tr"), 1);
+    assert!(b.text("#tickets").contains(number.as_str()));
+    b.screenshot(screens().join("search.png"));
     b.click(&format!("a[href='/console/tickets/{number}']"));
     b.wait_for("form[data-kind=accepted]");
     assert!(!b.page_source().contains(&form.id_number));
@@ -133,7 +141,9 @@ fn a_ticket_goes_from_village_to_window_and_back_through_the_console() {
     // Window staff complete it at the district.
     let w = Browser::start().unwrap();
     sign_in(&w, &district.url, staff_login("window"));
-    w.goto(&format!("{}/console/tickets/{number}", district.url));
+    // Its inbox holds what was forwarded to it.
+    assert!(w.text("#tickets").contains(number.as_str()));
+    w.click(&format!("a[href='/console/tickets/{number}']"));
     act(&w, "completed", Status::Completed, |w| {
         w.click("form[data-kind=completed] input[value=approved]");
         w.fill(

@@ -240,17 +240,20 @@ async fn inbox(
         form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let mut search = Search::from_fields(&fields);
+    let typed = Search::from_fields(&fields);
+    let mut search = typed.clone();
     if fields.is_empty() {
+        // The inbox's own filter stays out of the search form: a number or phone typed
+        // there searches every status.
         search.status = inbox_status(who.account.role).to_owned();
     }
-    list(state, who, search).await
+    list(state, who, search, typed).await
 }
 
 /// `POST /console`: a search (posted, so names and ID numbers stay out of URLs and history).
 async fn search(State(state): State<AppState>, posted: Posted) -> Response {
     let search = Search::from_fields(&posted.form);
-    list(state, posted.who, search).await
+    list(state, posted.who, search.clone(), search).await
 }
 
 /// What waits on each role when it opens the console.
@@ -262,7 +265,8 @@ fn inbox_status(role: StaffRole) -> &'static str {
     }
 }
 
-async fn list(state: AppState, who: SignedIn, search: Search) -> Response {
+/// A page of the list: `search` is what runs, `typed` what the form shows.
+async fn list(state: AppState, who: SignedIn, search: Search, typed: Search) -> Response {
     if who.account.role == StaffRole::DistrictAdmin {
         // Its console starts at administration.
         return Redirect::to("/console/staff").into_response();
@@ -271,7 +275,7 @@ async fn list(state: AppState, who: SignedIn, search: Search) -> Response {
         return refused;
     }
     let account = who.account.clone();
-    let shown = search.clone();
+    let tab = search.status.clone();
     let result = state
         .with_store(move |store, _| {
             index::refresh(store)?;
@@ -300,7 +304,7 @@ async fn list(state: AppState, who: SignedIn, search: Search) -> Response {
         })
         .await;
     match result {
-        Ok((choices, found)) => pages::list(&who, &shown, &choices, &found).into_response(),
+        Ok((choices, found)) => pages::list(&who, &typed, &tab, &choices, &found).into_response(),
         Err(e) => failure(Some(&who), &e),
     }
 }

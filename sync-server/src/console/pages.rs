@@ -123,12 +123,13 @@ fn light_label(light: Option<Light>) -> (&'static str, &'static str) {
     }
 }
 
-/// The ticket list: tabs by status, the search form, one page of results (applicants
-/// masked) and a button for the next page. `found` is the search's refusal when it could not
-/// run.
+/// The ticket list: tabs by status (`tab` on), the search form with the filters typed, one
+/// page of results (applicants masked) and a button for the next page. `found` is the
+/// search's refusal when it could not run.
 pub fn list(
     who: &SignedIn,
     search: &Search,
+    tab: &str,
     choices: &Choices,
     found: &Result<Found, String>,
 ) -> Markup {
@@ -141,6 +142,11 @@ pub fn list(
             .map_or(n.to_string(), |(_, name)| name.clone())
     };
     let selected = |field: &str, value: &str| field == value;
+    // The next page runs the same search: the typed filters and the tab's status.
+    let paging = Search {
+        status: tab.to_owned(),
+        ..search.clone()
+    };
     page(
         "办件",
         Some(who),
@@ -148,7 +154,7 @@ pub fn list(
             nav.tabs {
                 @for (status, n) in counts {
                     a href={ "/console?status=" (status.as_str()) }
-                      class=[selected(&search.status, status.as_str()).then_some("on")] {
+                      class=[selected(tab, status.as_str()).then_some("on")] {
                         (status.label()) " " span.count { (n) }
                     }
                 }
@@ -227,7 +233,7 @@ pub fn list(
                     @if let Some(next) = &found.next {
                         form method="post" action="/console" {
                             input type="hidden" name="csrf" value=(who.csrf);
-                            @for (name, value) in search.fields() {
+                            @for (name, value) in paging.fields() {
                                 input type="hidden" name=(name) value=(value);
                             }
                             input type="hidden" name="after" value=(next);
