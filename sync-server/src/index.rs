@@ -17,34 +17,50 @@ use agent_core::domain::event::EventKind;
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::validate::{check_id_number, check_mobile, IdKind};
+use agent_core::sync::shared::SharedName;
 
 use crate::accounts::{Account, StaffRole};
 use crate::error::{Error, Result};
 use crate::store::{get_meta, load_doc, put_meta, ServerStore};
 
 /// Most change-log rows one refresh batch reads.
-pub const BATCH: i64 = 2_000;
+pub const BATCH: i64 = 500;
 /// Rows one page of a list shows.
 pub const PAGE: usize = 100;
 /// The window a forward names when it names none.
 pub const ANY_WINDOW: &str = "综合窗口";
 
 /// Fold the tickets changed since the last refresh, at most [`BATCH`] change rows' worth;
-/// returns how many change rows were read (0: the index is current).
+/// returns how many change rows were read (0: the index is current, and nothing was written).
 pub fn refresh(store: &mut ServerStore) -> Result<usize> {
+    // A new calendar moves due dates: fold everything again.
+    let calendar_version: i64 = store.conn().query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM shared WHERE name = ?1",
+        [SharedName::Calendar.to_string()],
+        |r| r.get(0),
+    )?;
+    let calendar_version = calendar_version.to_string();
+    let new_calendar =
+        get_meta(store.conn(), "index_calendar")?.as_deref() != Some(calendar_version.as_bytes());
+    let from = if new_calendar {
+        0
+    } else {
+        meta_i64(store.conn(), "index_seq")?
+    };
+    let newest: i64 =
+        store
+            .conn()
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })?;
+    if from >= newest && !new_calendar {
+        return Ok(0);
+    }
     let calendar = store.calendar()?;
     let today = crate::now().date_naive();
     let actor = store.actor().clone();
     let tx = store.begin()?;
-    // A new calendar moves due dates: fold everything again.
-    let held = crate::store::shared(&tx, &agent_core::sync::shared::SharedName::Calendar)?
-        .map_or(0, |d| d.version)
-        .to_string();
-    let mut from = meta_i64(&tx, "index_seq")?;
-    if get_meta(&tx, "index_calendar")?.as_deref() != Some(held.as_bytes()) {
-        put_meta(&tx, "index_calendar", held.as_bytes())?;
-        from = 0;
-    }
+    put_meta(&tx, "index_calendar", calendar_version.as_bytes())?;
     let batch: Vec<(i64, String, String)> = {
         let mut stmt = tx.prepare(
             "SELECT seq, ticket, township FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -384,10 +400,15 @@ fn push_light(w: &mut Where, light: Light, cal: &Calendar, today: NaiveDate) -> 
     Ok(())
 }
 
-/// One page of the tickets in `scope` matching `search`, newest registration first.
-pub fn search(store: &ServerStore, scope: &Scope, search: &Search) -> Result<Found> {
+/// One page of the tickets in `scope` matching `search` as of `today`, newest registration
+/// first.
+pub fn search(
+    store: &ServerStore,
+    scope: &Scope,
+    search: &Search,
+    today: NaiveDate,
+) -> Result<Found> {
     let calendar = store.calendar()?;
-    let today = crate::now().date_naive();
     let mut w = Where::default();
     scope.push(&mut w);
     push_query(&mut w, &search.q, today)?;
@@ -504,4 +525,130 @@ pub fn counts(store: &ServerStore, scope: &Scope) -> Result<(Vec<(Status, i64)>,
     }
     by_status.sort_by_key(|(s, _)| Status::ALL.iter().position(|x| x == s));
     Ok((by_status, review))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row as the fold would write it.
+    fn row(
+        store: &ServerStore,
+        ticket: &str,
+        township: &str,
+        window: &str,
+        due: Option<&str>,
+        paused: Option<&str>,
+    ) {
+        store
+            .conn()
+            .execute(
+                "INSERT INTO ticket_index VALUES (?1, 101, ?2, 'SB001', '低保申请', '张三丰',
+                     '431023199001011234', '13800138000', 'accepted', 0, ?3, '2026-06-01', ?4, ?5)",
+                params![ticket, township, window, due, paused],
+            )
+            .unwrap();
+    }
+
+    fn found(store: &ServerStore, scope: &Scope, search: &Search) -> Vec<String> {
+        let today = NaiveDate::from_ymd_opt(2026, 6, 10).unwrap();
+        let mut n: Vec<String> = super::search(store, scope, search, today)
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| r.number)
+            .collect();
+        n.sort();
+        n
+    }
+
+    fn light(light: &str) -> Search {
+        Search {
+            light: light.into(),
+            ..Search::default()
+        }
+    }
+
+    #[test]
+    fn lights_follow_the_working_days_left_and_scopes_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path().join("s.db")).unwrap();
+        // Wednesday 2026-06-10; the margin is one working day.
+        row(&store, "a-late", "t1", "", Some("2026-06-09"), None);
+        row(&store, "b-today", "t1", "", Some("2026-06-10"), None);
+        row(
+            &store,
+            "c-tomorrow",
+            "t1",
+            "民政窗口",
+            Some("2026-06-11"),
+            None,
+        );
+        row(
+            &store,
+            "d-later",
+            "t2",
+            "人社窗口",
+            Some("2026-06-12"),
+            None,
+        );
+        row(&store, "e-paused", "t1", "", None, Some("red"));
+        row(&store, "f-new", "t2", "", None, None);
+        let all = Scope::default();
+        assert_eq!(found(&store, &all, &light("red")), ["a-late", "e-paused"]);
+        assert_eq!(
+            found(&store, &all, &light("yellow")),
+            ["b-today", "c-tomorrow"]
+        );
+        assert_eq!(found(&store, &all, &light("green")), ["d-later"]);
+        // The light shown agrees with the one filtered on.
+        let today = NaiveDate::from_ymd_opt(2026, 6, 10).unwrap();
+        let rows = super::search(&store, &all, &light("yellow"), today)
+            .unwrap()
+            .rows;
+        assert!(rows.iter().all(|r| r.light == Some(Light::Yellow)));
+
+        let t1 = Scope {
+            township: Some("t1".into()),
+            window: None,
+        };
+        assert_eq!(found(&store, &t1, &Search::default()).len(), 4);
+        let general = Scope {
+            township: None,
+            window: Some(None),
+        };
+        assert_eq!(
+            found(&store, &general, &Search::default()),
+            ["c-tomorrow", "d-later"]
+        );
+        let one = Scope {
+            township: None,
+            window: Some(Some("民政窗口".into())),
+        };
+        assert_eq!(found(&store, &one, &Search::default()), ["c-tomorrow"]);
+    }
+
+    #[test]
+    fn one_box_takes_a_phone_an_id_number_or_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path().join("s.db")).unwrap();
+        row(&store, "a", "t1", "", None, None);
+        let q = |q: &str| Search {
+            q: q.into(),
+            ..Search::default()
+        };
+        let all = Scope::default();
+        assert_eq!(found(&store, &all, &q("138 0013 8000")), ["a"]);
+        assert_eq!(found(&store, &all, &q("431023199001011234")), ["a"]);
+        assert_eq!(found(&store, &all, &q("张三")), ["a"]);
+        assert!(
+            found(&store, &all, &q("三丰")).is_empty(),
+            "a name is matched from its start"
+        );
+        assert!(found(&store, &all, &q("13900139000")).is_empty());
+        assert!(
+            found(&store, &all, &q("张*")).len() == 1,
+            "wildcards are not searchable"
+        );
+    }
 }

@@ -282,7 +282,12 @@ pub fn available(staff: &Staff, view: &TicketView, now: DateTime<FixedOffset>) -
 /// One page of the tickets `account` may see that match `search`, applicants masked.
 pub fn list(store: &mut ServerStore, account: &Account, search: &Search) -> Result<ListPage> {
     index::refresh(store)?;
-    let found = index::search(store, &Scope::of(account), search)?;
+    let found = index::search(
+        store,
+        &Scope::of(account),
+        search,
+        crate::now().date_naive(),
+    )?;
     Ok(ListPage {
         rows: found
             .rows

@@ -296,10 +296,12 @@ async fn list(state: AppState, who: SignedIn, search: Search, typed: Search) -> 
                     .collect(),
             };
             // A search that cannot run (a bad date, a wrong check digit) says why on the page.
-            let found = index::search(store, &scope, &search).map_err(|e| match e {
-                Error::BadRequest(text) => text,
-                e => crate::http::classify(&e).1,
-            });
+            let found = index::search(store, &scope, &search, crate::now().date_naive()).map_err(
+                |e| match e {
+                    Error::BadRequest(text) => text,
+                    e => crate::http::classify(&e).1,
+                },
+            );
             Ok((choices, found))
         })
         .await;
