@@ -396,6 +396,7 @@ fn api_router() -> Router<AppState> {
         .route("/api/tickets", get(list_handler))
         .route("/api/tickets/{number}", get(view_handler))
         .route("/api/tickets/{number}/events", post(append_handler))
+        .route("/api/tickets/{number}/unmask", post(unmask_handler))
         .route("/api/upstream/sync", post(upstream_handler))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
 }
@@ -543,7 +544,7 @@ async fn append_handler(
         .with_store(move |store, info| staff::append(store, info, &number, &staff, &draft, now))
         .await?;
     state.nudge();
-    Ok(Json(view).into_response())
+    Ok(Json(staff::masked(view)).into_response())
 }
 
 /// Sync with the district now (township staff; the console's 立即同步).
@@ -567,6 +568,29 @@ async fn view_handler(
     let now = crate::now();
     let view = state
         .with_store(move |store, _| staff::view(store, &who.account, &number, now))
+        .await?;
+    Ok(Json(staff::masked(view)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct UnmaskRequest {
+    reason: String,
+}
+
+/// `POST /api/tickets/{n}/unmask` `{"reason"}`: the ticket with its applicant in full, the
+/// viewing recorded in the audit log with its reason (as the console's 查看完整个人信息).
+async fn unmask_handler(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    sees_tickets(&who)?;
+    let req: UnmaskRequest = serde_json::from_slice(&body)
+        .map_err(|_| Error::BadRequest("请求须为 {\"reason\": …}".into()))?;
+    let now = crate::now();
+    let view = state
+        .with_store(move |store, _| staff::unmask(store, &who.account, &number, &req.reason, now))
         .await?;
     Ok(Json(view).into_response())
 }

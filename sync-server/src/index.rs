@@ -15,6 +15,7 @@ use agent_core::domain::calendar::Calendar;
 use agent_core::domain::deadline::{self, ClockState, Light, DEFAULT_MARGIN};
 use agent_core::domain::event::EventKind;
 use agent_core::domain::lifecycle::Status;
+use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::validate::{check_id_number, check_mobile, IdKind};
 use agent_core::sync::shared::SharedName;
@@ -345,32 +346,64 @@ fn parse_day(text: &str) -> Result<String> {
         .map_err(|_| bad("日期格式应为 2026-01-31"))
 }
 
-/// The clauses for the free-text query.
-fn push_query(w: &mut Where, q: &str, today: NaiveDate) -> Result<()> {
-    if q.is_empty() {
-        return Ok(());
-    }
-    if let Ok(n) = TicketNumber::parse(q) {
-        w.add("ticket = ?", n.as_str().to_owned());
-    } else if q.chars().all(|c| c.is_ascii_digit())
-        && q.len() == agent_core::domain::number::NUMBER_LEN
-    {
-        return Err(bad("办件编号校验位不符，请核对"));
-    } else if let Ok(phone) = check_mobile(q) {
-        w.add("phone = ?", phone);
-    } else if let Ok(id) = check_id_number(IdKind::ResidentId, q, today) {
-        w.add("id_number = ?", id.search_key);
-    } else if q.chars().all(|c| c.is_ascii_alphanumeric()) && (5..=20).contains(&q.len()) {
-        w.add("id_number = ?", q.to_ascii_uppercase());
-    } else {
-        // The start of a name: GLOB uses the index; its wildcards are not searchable.
-        let name: String = q.chars().filter(|c| !"*?[]".contains(*c)).collect();
-        if name.is_empty() {
-            return Err(bad("请输入办件编号、手机号、证件号码或申请人姓名"));
+/// What the one search box was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    Number(String),
+    Phone(String),
+    IdNumber(String),
+    /// The start of the applicant's name.
+    Name(String),
+}
+
+impl Query {
+    /// Read a query: a ticket number (a wrong check digit is refused, not guessed at), a
+    /// mobile number, an ID number, else the start of a name. `None` when empty.
+    pub fn parse(q: &str, today: NaiveDate) -> Result<Option<Query>> {
+        if q.is_empty() {
+            return Ok(None);
         }
-        w.add("applicant GLOB ?", format!("{name}*"));
+        Ok(Some(if let Ok(n) = TicketNumber::parse(q) {
+            Query::Number(n.as_str().to_owned())
+        } else if q.chars().all(|c| c.is_ascii_digit())
+            && q.len() == agent_core::domain::number::NUMBER_LEN
+        {
+            return Err(bad("办件编号校验位不符，请核对"));
+        } else if let Ok(phone) = check_mobile(q) {
+            Query::Phone(phone)
+        } else if let Ok(id) = check_id_number(IdKind::ResidentId, q, today) {
+            Query::IdNumber(id.search_key)
+        } else if q.chars().all(|c| c.is_ascii_alphanumeric()) && (5..=20).contains(&q.len()) {
+            Query::IdNumber(q.to_ascii_uppercase())
+        } else {
+            // GLOB uses the index; its wildcards are not searchable.
+            let name: String = q.chars().filter(|c| !"*?[]".contains(*c)).collect();
+            if name.is_empty() {
+                return Err(bad("请输入办件编号、手机号、证件号码或申请人姓名"));
+            }
+            Query::Name(name)
+        }))
     }
-    Ok(())
+
+    /// How a page may show the query back: a person's phone, ID number or name masked, so it
+    /// is never in a page in full (`None` for a ticket number, shown as typed).
+    pub fn masked(&self) -> Option<String> {
+        match self {
+            Query::Number(_) => None,
+            Query::Phone(p) => Some(format!("手机号 {}", mask_phone(p))),
+            Query::IdNumber(id) => Some(format!("证件号码 {}", mask_id(id))),
+            Query::Name(n) => Some(format!("姓名 {}", mask_name(n))),
+        }
+    }
+
+    fn push(&self, w: &mut Where) {
+        match self {
+            Query::Number(n) => w.add("ticket = ?", n.clone()),
+            Query::Phone(p) => w.add("phone = ?", p.clone()),
+            Query::IdNumber(id) => w.add("id_number = ?", id.clone()),
+            Query::Name(n) => w.add("applicant GLOB ?", format!("{n}*")),
+        }
+    }
 }
 
 /// The clauses for a light: red past due, yellow within the margin, green beyond it; a paused
@@ -411,7 +444,9 @@ pub fn search(
     let calendar = store.calendar()?;
     let mut w = Where::default();
     scope.push(&mut w);
-    push_query(&mut w, &search.q, today)?;
+    if let Some(q) = Query::parse(&search.q, today)? {
+        q.push(&mut w);
+    }
     if !search.item.is_empty() {
         w.add("item_code = ?", search.item.clone());
     }

@@ -199,8 +199,13 @@ fn init_logging() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    // RUST_LOG as one level (error, warn, info, debug, trace, off); info otherwise.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
     let filter = Targets::new()
-        .with_default(LevelFilter::INFO)
+        .with_default(level)
         .with_target("automerge", LevelFilter::OFF);
     tracing_subscriber::registry()
         .with(

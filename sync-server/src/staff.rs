@@ -9,7 +9,7 @@ use agent_core::doc::TicketDoc;
 use agent_core::domain::deadline::DEFAULT_MARGIN;
 use agent_core::domain::event::{Event, EventDraft, EventKind, Role};
 use agent_core::domain::lifecycle::Anomaly;
-use agent_core::domain::mask::mask_name;
+use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::{MaterialState, Ticket, TicketView};
 use agent_core::domain::validate::normalize;
@@ -211,6 +211,21 @@ pub fn view(
     check_scope(store, &Scope::of(account), &number)?;
     let ticket = load(store, &number)?.read()?;
     Ok(ticket.view(&store.calendar()?, now.date_naive(), DEFAULT_MARGIN))
+}
+
+/// The view with the applicant masked as lists and pages show it (name, ID number, phone;
+/// the street address hidden): what the staff API answers unless an unmasking is asked for,
+/// with a reason, and logged.
+pub fn masked(mut view: TicketView) -> TicketView {
+    let a = &mut view.ticket.applicant;
+    a.name = mask_name(&a.name);
+    a.id.stored = mask_id(&a.id.stored);
+    a.id.search_key = mask_id(&a.id.search_key);
+    a.phone = a.phone.as_deref().map(mask_phone);
+    if !a.address.is_empty() {
+        a.address = "（已隐藏）".into();
+    }
+    view
 }
 
 /// A ticket with its applicant to be shown unmasked: allowed to an account that sees

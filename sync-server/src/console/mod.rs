@@ -182,7 +182,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if cookie(&headers, LOGIN_COOKIE) != Some(form.csrf.as_str()) {
+    if form.csrf.is_empty() || cookie(&headers, LOGIN_COOKIE) != Some(form.csrf.as_str()) {
         return login_form(
             &state,
             Some("登录页面已过期，请重新登录"),
@@ -306,7 +306,14 @@ async fn list(state: AppState, who: SignedIn, search: Search, typed: Search) -> 
         })
         .await;
     match result {
-        Ok((choices, found)) => pages::list(&who, &typed, &tab, &choices, &found).into_response(),
+        Ok((choices, found)) => {
+            // A person named in the query is shown back masked only.
+            let personal = index::Query::parse(&typed.q, crate::now().date_naive())
+                .ok()
+                .flatten()
+                .and_then(|q| q.masked());
+            pages::list(&who, &typed, &tab, personal.as_deref(), &choices, &found).into_response()
+        }
         Err(e) => failure(Some(&who), &e),
     }
 }

@@ -124,12 +124,15 @@ fn light_label(light: Option<Light>) -> (&'static str, &'static str) {
 }
 
 /// The ticket list: tabs by status (`tab` on), the search form with the filters typed, one
-/// page of results (applicants masked) and a button for the next page. `found` is the
-/// search's refusal when it could not run.
+/// page of results (applicants masked) and a button for the next page. `personal`: the
+/// query named a person (phone, ID number, name), shown back masked only — so the page
+/// never holds it and such a search has no next page. `found` is the search's refusal when it
+/// could not run.
 pub fn list(
     who: &SignedIn,
     search: &Search,
     tab: &str,
+    personal: Option<&str>,
     choices: &Choices,
     found: &Result<Found, String>,
 ) -> Markup {
@@ -165,7 +168,7 @@ pub fn list(
             }
             form.box.search method="post" action="/console" {
                 input type="hidden" name="csrf" value=(who.csrf);
-                label { "关键词 " input type="text" name="q" value=(search.q) placeholder="办件编号 / 手机号 / 证件号码 / 姓名"; }
+                label { "关键词 " input type="text" name="q" value=[personal.is_none().then_some(&search.q)] placeholder="办件编号 / 手机号 / 证件号码 / 姓名"; }
                 label { "事项 "
                     select name="item" {
                         option value="" { "全部" }
@@ -202,6 +205,9 @@ pub fn list(
                 label { input type="checkbox" name="review" value="1" checked[search.review]; " 仅看需核对" }
                 button.primary type="submit" { "查询" }
             }
+            @if let Some(p) = personal {
+                p { "已按" (p) "查询（个人信息不在页面上显示）。" }
+            }
             @match found {
                 Err(message) => p.box.error { (message) },
                 Ok(found) if found.rows.is_empty() => p.box { "没有符合条件的办件。" },
@@ -230,7 +236,9 @@ pub fn list(
                             }
                         }
                     }
-                    @if let Some(next) = &found.next {
+                    @if found.next.is_some() && personal.is_some() {
+                        p { "仅显示最近" (found.rows.len()) "件，请增加筛选条件。" }
+                    } @else if let Some(next) = &found.next {
                         form method="post" action="/console" {
                             input type="hidden" name="csrf" value=(who.csrf);
                             @for (name, value) in paging.fields() {
