@@ -10,87 +10,17 @@ use agent_core::domain::catalog::Catalog;
 use agent_core::domain::number::TicketNumber;
 use agent_core::store::Store;
 use agent_core::sync::client::sync_now;
-use reqwest::blocking::{Client, Response};
-use reqwest::redirect::Policy;
 use serde_json::json;
 
+use reqwest::blocking::Client;
+use support::console::{client, cookie_value, csrf_field, get, listed, post, set_cookie, sign_in};
 use support::{add_staff, bearer, district_and_township, staff_ok, tablet, Server};
 
 const PASSWORD: &str = "柏林镇-2026-secret";
 
-fn client() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
-}
-
-/// A cookie the response sets: its whole `Set-Cookie` line.
-fn set_cookie(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
-
-fn cookie_value(line: &str) -> String {
-    line.split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned()
-}
-
-/// The value of the hidden `csrf` input of a page.
-fn csrf_field(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// Open the sign-in page and post `password` for `login`: the response.
-fn sign_in(server: &Server, login: &str, password: &str) -> Response {
-    let c = client();
-    let page = c
-        .get(format!("{}/console/login", server.url))
-        .send()
-        .unwrap();
-    let token = cookie_value(&set_cookie(&page, "daiban_login").unwrap());
-    let csrf = csrf_field(&page.text().unwrap());
-    assert_eq!(token, csrf);
-    c.post(format!("{}/console/login", server.url))
-        .header("cookie", format!("daiban_login={token}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("login", login),
-            ("password", password),
-        ])
-        .send()
-        .unwrap()
-}
-
-/// A session cookie for `login`.
+/// A session cookie for `login` (password [`PASSWORD`]).
 fn session(server: &Server, login: &str) -> String {
-    let resp = sign_in(server, login, PASSWORD);
-    assert_eq!(resp.status().as_u16(), 303, "{}", resp.text().unwrap());
-    let line = set_cookie(&resp, "daiban_session").unwrap();
-    format!("daiban_session={}", cookie_value(&line))
-}
-
-fn get(server: &Server, path: &str, cookie: Option<&str>) -> (u16, String) {
-    let mut req = client().get(format!("{}{path}", server.url));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status().as_u16();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    let body = resp.text().unwrap();
-    (status, location.unwrap_or(body))
+    support::console::session(server, login, PASSWORD)
 }
 
 fn register(store: &mut Store, seed: u64) -> agent_core::domain::ticket::NewTicket {
@@ -127,12 +57,12 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
     // Anonymous: every page sends to the sign-in form.
     for path in ["/console", &format!("/console/tickets/{number}")] {
         assert_eq!(
-            get(&township, path, None),
+            get(&township, path, ""),
             (303, "/console/login".to_owned()),
             "{path}"
         );
         let forged = "daiban_session=00";
-        assert_eq!(get(&township, path, Some(forged)).0, 303, "{path}");
+        assert_eq!(get(&township, path, forged).0, 303, "{path}");
     }
 
     // A sign-in without its own form token is refused.
@@ -156,7 +86,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
     let csp = resp.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     let cookie = format!("daiban_session={}", cookie_value(&line));
-    let (status, inbox) = get(&township, "/console", Some(&cookie));
+    let (status, inbox) = get(&township, "/console", &cookie);
     assert_eq!(status, 200, "{inbox}");
     let masked = agent_core::domain::mask::mask_name(&form.applicant_name);
     assert!(
@@ -167,11 +97,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         !inbox.contains(&form.applicant_name),
         "full name in the inbox"
     );
-    let (status, page) = get(
-        &township,
-        &format!("/console/tickets/{number}"),
-        Some(&cookie),
-    );
+    let (status, page) = get(&township, &format!("/console/tickets/{number}"), &cookie);
     assert_eq!(status, 200, "{page}");
     assert!(
         page.contains(&masked) && page.contains("**********"),
@@ -185,7 +111,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         assert!(!page.contains(phone.as_str()), "full phone on the page");
         assert!(page.contains("****"), "{page}");
     }
-    let (status, page) = get(&township, "/console/tickets/010101999990", Some(&cookie));
+    let (status, page) = get(&township, "/console/tickets/010101999990", &cookie);
     assert!(status == 404 || status == 400, "{status} {page}");
 
     // Markup in a note is shown as text.
@@ -203,11 +129,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         .send()
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.text().unwrap());
-    let (_, page) = get(
-        &township,
-        &format!("/console/tickets/{number}"),
-        Some(&cookie),
-    );
+    let (_, page) = get(&township, &format!("/console/tickets/{number}"), &cookie);
     assert!(
         !page.contains("<script>alert") && !page.contains("<img src=x"),
         "{page}"
@@ -227,11 +149,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
             .send()
             .unwrap()
     };
-    let (_, page) = get(
-        &township,
-        &format!("/console/tickets/{number}"),
-        Some(&cookie),
-    );
+    let (_, page) = get(&township, &format!("/console/tickets/{number}"), &cookie);
     let csrf = csrf_field(&page);
     let events = format!("/console/tickets/{number}/events");
     let unmask = format!("/console/tickets/{number}/unmask");
@@ -276,11 +194,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         &[("csrf", csrf.as_str()), ("kind", "special_started")],
     );
     assert_eq!(resp.status().as_u16(), 303);
-    let (_, page) = get(
-        &township,
-        &format!("/console/tickets/{number}"),
-        Some(&cookie),
-    );
+    let (_, page) = get(&township, &format!("/console/tickets/{number}"), &cookie);
     assert!(
         !page.contains(&form.id_number),
         "unmasked beyond the one view"
@@ -297,18 +211,14 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
     // A district admin handles no tickets: its console opens at administration, and a
     // ticket's page is refused.
     let admin = session(&district, "zhao");
-    let (status, page) = get(&district, "/console", Some(&admin));
+    let (status, page) = get(&district, "/console", &admin);
     assert_eq!((status, page.as_str()), (303, "/console/staff"));
-    let (status, page) = get(
-        &district,
-        &format!("/console/tickets/{number}"),
-        Some(&admin),
-    );
+    let (status, page) = get(&district, &format!("/console/tickets/{number}"), &admin);
     assert_eq!(status, 403, "{page}");
     assert!(page.contains("本账号不办理办件"), "{page}");
 
     // Sign-out needs the session's CSRF token; then the session is gone.
-    let (_, inbox) = get(&township, "/console", Some(&cookie));
+    let (_, inbox) = get(&township, "/console", &cookie);
     let csrf = csrf_field(&inbox);
     let resp = client()
         .post(format!("{}/console/logout", township.url))
@@ -317,7 +227,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403);
-    assert_eq!(get(&township, "/console", Some(&cookie)).0, 200);
+    assert_eq!(get(&township, "/console", &cookie).0, 200);
     let resp = client()
         .post(format!("{}/console/logout", township.url))
         .header("cookie", &cookie)
@@ -325,7 +235,7 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
-    assert_eq!(get(&township, "/console", Some(&cookie)).0, 303);
+    assert_eq!(get(&township, "/console", &cookie).0, 303);
 
     // Five wrong passwords lock the account, even against the right one.
     for _ in 0..5 {
@@ -341,30 +251,6 @@ fn staff_sign_in_see_their_tickets_masked_and_are_locked_out_after_five_failures
     let resp = sign_in(&township, "nobody", PASSWORD);
     assert_eq!(resp.status().as_u16(), 401);
     assert!(resp.text().unwrap().contains("用户名或密码错误"));
-}
-
-fn post(server: &Server, path: &str, cookie: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let resp = client()
-        .post(format!("{}{path}", server.url))
-        .header("cookie", cookie)
-        .form(fields)
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    let body = resp.text().unwrap();
-    (status, location.unwrap_or(body))
-}
-
-/// The ticket numbers a list page links to.
-fn listed(html: &str) -> Vec<String> {
-    html.split(r#"href="/console/tickets/"#)
-        .skip(1)
-        .map(|s| s[..s.find('"').unwrap()].to_owned())
-        .collect()
 }
 
 #[test]
@@ -410,7 +296,7 @@ fn staff_find_tickets_by_number_phone_id_name_status_and_point() {
     let cookie = session(&township, "li.wen");
 
     // The inbox holds what waits for acceptance: all but the accepted one.
-    let (status, inbox) = get(&township, "/console", Some(&cookie));
+    let (status, inbox) = get(&township, "/console", &cookie);
     assert_eq!(status, 200, "{inbox}");
     let mut waiting = listed(&inbox);
     waiting.sort();
@@ -468,7 +354,7 @@ fn staff_find_tickets_by_number_phone_id_name_status_and_point() {
     assert!(listed(&search(&[("to", "2000-01-01")])).is_empty());
     assert!(search(&[("from", "yesterday")]).contains("日期格式"));
     // The other point's applicant is found by name too, and the tab counts add up.
-    let (_, all) = get(&township, "/console?all=1", Some(&cookie));
+    let (_, all) = get(&township, "/console?all=1", &cookie);
     assert_eq!(listed(&all).len(), 5);
     assert!(all.contains(&agent_core::domain::mask::mask_name(&other.applicant_name)));
 }
@@ -500,14 +386,14 @@ fn conflicts_are_listed_side_by_side_and_resolved_by_a_township_admin() {
     assert!(add_staff(&township.data, "li.wen", "township_staff", PASSWORD).0);
     assert!(add_staff(&township.data, "zhang.admin", "township_admin", PASSWORD).0);
     let clerk = session(&township, "li.wen");
-    let (_, conflicts) = get(&township, "/console?review=1", Some(&clerk));
+    let (_, conflicts) = get(&township, "/console?review=1", &clerk);
     assert_eq!(listed(&conflicts), vec![number.clone()], "{conflicts}");
     assert!(conflicts.contains(r#"id="review-count">1<"#), "{conflicts}");
 
     // Side by side: the rejection in force and the withdrawal that did not count (or the
     // other way round, as the merge ordered them); a clerk sees no form and may not post.
     let path = format!("/console/tickets/{number}");
-    let (_, page) = get(&township, &path, Some(&clerk));
+    let (_, page) = get(&township, &path, &clerk);
     let review = &page[page.find(r#"id="review""#).expect("a review box")..];
     assert!(
         review.contains("受理") && review.contains("撤回"),
@@ -536,7 +422,7 @@ fn conflicts_are_listed_side_by_side_and_resolved_by_a_township_admin() {
 
     // The admin records the decision; it needs a note and only open records.
     let admin = session(&township, "zhang.admin");
-    let (_, page) = get(&township, &path, Some(&admin));
+    let (_, page) = get(&township, &path, &admin);
     assert!(page.contains("记录核对决定"));
     let csrf = csrf_field(&page);
     let review_path = format!("{path}/review");
@@ -566,13 +452,13 @@ fn conflicts_are_listed_side_by_side_and_resolved_by_a_township_admin() {
     );
     assert_eq!((status, to.as_str()), (303, path.as_str()));
 
-    let (_, page) = get(&township, &path, Some(&admin));
+    let (_, page) = get(&township, &path, &admin);
     let review = &page[page.find(r#"id="review""#).unwrap()..];
     assert!(
         review.contains(decision) && !review.contains("待核对"),
         "{review}"
     );
-    let (_, conflicts) = get(&township, "/console?review=1", Some(&admin));
+    let (_, conflicts) = get(&township, "/console?review=1", &admin);
     assert!(listed(&conflicts).is_empty());
     let db = rusqlite::Connection::open(township.data.join("server.db")).unwrap();
     let logged: i64 = db

@@ -8,112 +8,14 @@ mod support;
 
 use agent_core::domain::catalog::Catalog;
 use agent_core::sync::client::sync_now;
-use reqwest::blocking::{Client, Response};
-use reqwest::redirect::Policy;
 
+use support::console::{csrf_field, get, post, session, sign_in};
 use support::{
     add_staff, cli, district_and_township, init_district, init_township, new_tablet, serve,
     start_township, sync_upward, tablet, Server, STAFF_PASSWORD, TOWNSHIP_A, TOWNSHIP_B,
 };
 
 const PASSWORD: &str = "柏林镇-2026-secret";
-
-fn client() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
-}
-
-/// A cookie the response sets: its whole `Set-Cookie` line.
-fn set_cookie(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
-
-fn cookie_value(line: &str) -> String {
-    line.split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned()
-}
-
-/// The value of the first hidden `csrf` input of a page.
-fn csrf_field(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field");
-    let rest = &html[at + r#"name="csrf" value=""#.len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// Open the sign-in page and post `password` for `login`: the response.
-fn sign_in(server: &Server, login: &str, password: &str) -> Response {
-    let c = client();
-    let page = c
-        .get(format!("{}/console/login", server.url))
-        .send()
-        .unwrap();
-    let token = cookie_value(&set_cookie(&page, "daiban_login").unwrap());
-    let csrf = csrf_field(&page.text().unwrap());
-    c.post(format!("{}/console/login", server.url))
-        .header("cookie", format!("daiban_login={token}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("login", login),
-            ("password", password),
-        ])
-        .send()
-        .unwrap()
-}
-
-/// A session cookie for `login`.
-fn session(server: &Server, login: &str, password: &str) -> String {
-    let resp = sign_in(server, login, password);
-    assert_eq!(
-        resp.status().as_u16(),
-        303,
-        "{login}: {}",
-        resp.text().unwrap()
-    );
-    let line = set_cookie(&resp, "daiban_session").unwrap();
-    format!("daiban_session={}", cookie_value(&line))
-}
-
-/// GET a page: (status, body, or the redirect's location).
-fn get(server: &Server, path: &str, cookie: &str) -> (u16, String) {
-    answer(
-        client()
-            .get(format!("{}{path}", server.url))
-            .header("cookie", cookie)
-            .send()
-            .unwrap(),
-    )
-}
-
-/// POST a form: (status, body, or the redirect's location).
-fn post(server: &Server, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
-    answer(
-        client()
-            .post(format!("{}{path}", server.url))
-            .header("cookie", cookie)
-            .form(form)
-            .send()
-            .unwrap(),
-    )
-}
-
-fn answer(resp: Response) -> (u16, String) {
-    let status = resp.status().as_u16();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    let body = resp.text().unwrap();
-    (status, location.unwrap_or(body))
-}
 
 /// The CSRF token of `cookie`'s session, read from a page it may open.
 fn csrf_of(server: &Server, cookie: &str, path: &str) -> String {

@@ -4,6 +4,8 @@
 //! tests and sync-server's (included with `#[path]`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod console;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
