@@ -103,6 +103,14 @@ pub enum CatalogError {
 }
 
 impl Catalog {
+    /// The district windows its items name, sorted, each once.
+    pub fn windows(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.items.iter().filter_map(|i| i.window.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The demo catalog shipped with Daiban, drawn from the services the seed documents
     /// name; a district replaces it with its own.
     pub fn demo() -> Catalog {

@@ -149,13 +149,7 @@ fn windows(store: &ServerStore, admin: &Admin) -> Result<Vec<String>, Error> {
     if *admin != Admin::District {
         return Ok(Vec::new());
     }
-    let mut names: Vec<String> = store
-        .catalog()?
-        .map(|c| c.items.into_iter().filter_map(|i| i.window).collect())
-        .unwrap_or_default();
-    names.sort();
-    names.dedup();
-    Ok(names)
+    Ok(store.catalog()?.map(|c| c.windows()).unwrap_or_default())
 }
 
 /// `POST /console/staff`: open an account of a role this admin manages.

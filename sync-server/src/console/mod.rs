@@ -350,13 +350,11 @@ fn windows(store: &ServerStore, view: &TicketView) -> Result<Vec<String>, Error>
         .iter()
         .find(|i| i.code == view.ticket.item.code)
         .and_then(|i| i.window.clone());
-    let mut windows: Vec<String> = own.into_iter().collect();
-    for w in catalog.items.into_iter().filter_map(|i| i.window) {
-        if !windows.contains(&w) {
-            windows.push(w);
-        }
-    }
-    Ok(windows)
+    let others = catalog
+        .windows()
+        .into_iter()
+        .filter(|w| Some(w) != own.as_ref());
+    Ok(own.clone().into_iter().chain(others).collect())
 }
 
 fn ticket_page(
