@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_enroll.sql"),
     include_str!("migrations/003_accounts.sql"),
     include_str!("migrations/004_index.sql"),
+    include_str!("migrations/005_index_counts.sql"),
 ];
 
 /// The schema version this build writes.
