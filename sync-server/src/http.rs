@@ -254,6 +254,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync_router())
         .merge(api_router())
         .merge(crate::console::router())
+        .merge(crate::public::router())
         .with_state(state)
 }
 

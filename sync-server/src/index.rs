@@ -13,7 +13,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use agent_core::doc::TicketDoc;
 use agent_core::domain::calendar::Calendar;
 use agent_core::domain::deadline::{self, ClockState, Light, DEFAULT_MARGIN};
-use agent_core::domain::event::EventKind;
+use agent_core::domain::event::{EventKind, Outcome};
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::number::TicketNumber;
@@ -134,8 +134,8 @@ fn put_row(
     tx.execute(
         "INSERT OR REPLACE INTO ticket_index (ticket, point, township, item_code, item_name,
              applicant, id_number, phone, status, needs_review, window, registered, due,
-             paused_light)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             paused_light, accepted, finished, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             t.number.as_str(),
             t.point,
@@ -154,6 +154,12 @@ fn put_row(
                 .date_naive()),
             due,
             paused_light,
+            view.life.clock.accepted.map(day),
+            view.life.clock.finished.map(day),
+            view.life.outcome.map(|o| match o {
+                Outcome::Approved => "approved",
+                Outcome::Denied => "denied",
+            }),
         ],
     )?;
     Ok(())
@@ -327,6 +333,15 @@ impl Where {
         self.values.push(value.into());
     }
 
+    /// Keyset paging: rows after the `registered|ticket` key (none when empty).
+    fn after(&mut self, key: &str) {
+        if let Some((registered, ticket)) = key.split_once('|') {
+            self.clauses.push("(registered, ticket) < (?, ?)".into());
+            self.values.push(registered.to_owned().into());
+            self.values.push(ticket.to_owned().into());
+        }
+    }
+
     fn sql(&self) -> String {
         if self.clauses.is_empty() {
             "1".into()
@@ -474,11 +489,7 @@ pub fn search(
     if search.review {
         w.clauses.push("needs_review".into());
     }
-    if let Some((registered, ticket)) = search.after.split_once('|') {
-        w.clauses.push("(registered, ticket) < (?, ?)".into());
-        w.values.push(registered.to_owned().into());
-        w.values.push(ticket.to_owned().into());
-    }
+    w.after(&search.after);
     let sql = format!(
         "SELECT ticket, point, item_name, applicant, status, needs_review, registered, due,
                 paused_light
@@ -524,13 +535,20 @@ pub fn search(
             light,
         });
     }
-    let next = (rows.len() > PAGE).then(|| {
-        rows.truncate(PAGE);
-        rows.last()
-            .map(|r| format!("{}|{}", r.registered, r.number))
-            .unwrap_or_default()
-    });
+    let next = next_page(&mut rows, |r| (&r.registered, &r.number));
     Ok(Found { rows, next })
+}
+
+/// Cut a query's `PAGE + 1` rows to a page; the key of the next page when there is one.
+fn next_page<T>(rows: &mut Vec<T>, key: impl Fn(&T) -> (&String, &String)) -> Option<String> {
+    if rows.len() <= PAGE {
+        return None;
+    }
+    rows.truncate(PAGE);
+    rows.last().map(|r| {
+        let (registered, ticket) = key(r);
+        format!("{registered}|{ticket}")
+    })
 }
 
 /// Tickets in `scope` by status, and how many need review (需核对).
@@ -562,6 +580,54 @@ pub fn counts(store: &ServerStore, scope: &Scope) -> Result<(Vec<(Status, i64)>,
     Ok((by_status, review))
 }
 
+/// One row of the public disclosure board (办件公示): no ID number, phone or address ever,
+/// and the name masked here, so the public page never holds it in full.
+#[derive(Debug, Clone)]
+pub struct PublicRow {
+    pub number: String,
+    pub item_name: String,
+    pub applicant_masked: String,
+    pub status: Status,
+    pub registered: String,
+    pub accepted: Option<String>,
+    pub finished: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+/// A page of the disclosure board, newest registration first, after the `registered|ticket`
+/// key `after` (empty for the first page); and the next page's key.
+pub fn disclosure(store: &ServerStore, after: &str) -> Result<(Vec<PublicRow>, Option<String>)> {
+    let mut w = Where::default();
+    w.after(after);
+    let sql = format!(
+        "SELECT ticket, item_name, applicant, status, registered, accepted, finished, outcome
+         FROM ticket_index WHERE {} ORDER BY registered DESC, ticket DESC LIMIT {}",
+        w.sql(),
+        PAGE + 1
+    );
+    let mut stmt = store.conn().prepare(&sql)?;
+    let mut rows = stmt
+        .query_map(params_from_iter(&w.values), |r| {
+            Ok(PublicRow {
+                number: r.get(0)?,
+                item_name: r.get(1)?,
+                applicant_masked: mask_name(&r.get::<_, String>(2)?),
+                status: Status::parse(&r.get::<_, String>(3)?).unwrap_or(Status::Registered),
+                registered: r.get(4)?,
+                accepted: r.get(5)?,
+                finished: r.get(6)?,
+                outcome: match r.get::<_, Option<String>>(7)?.as_deref() {
+                    Some("approved") => Some(Outcome::Approved),
+                    Some("denied") => Some(Outcome::Denied),
+                    _ => None,
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = next_page(&mut rows, |r| (&r.registered, &r.number));
+    Ok((rows, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,7 +645,8 @@ mod tests {
             .conn()
             .execute(
                 "INSERT INTO ticket_index VALUES (?1, 101, ?2, 'SB001', '低保申请', '张三丰',
-                     '431023199001011234', '13800138000', 'accepted', 0, ?3, '2026-06-01', ?4, ?5)",
+                     '431023199001011234', '13800138000', 'accepted', 0, ?3, '2026-06-01', ?4, ?5,
+                     '2026-06-02', NULL, NULL)",
                 params![ticket, township, window, due, paused],
             )
             .unwrap();

@@ -24,6 +24,7 @@ pub mod error;
 pub mod fault;
 pub mod http;
 pub mod index;
+pub mod public;
 pub mod staff;
 pub mod store;
 pub mod sync;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_accounts.sql"),
     include_str!("migrations/004_index.sql"),
     include_str!("migrations/005_index_counts.sql"),
+    include_str!("migrations/006_index_dates.sql"),
 ];
 
 /// The schema version this build writes.

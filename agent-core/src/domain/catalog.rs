@@ -35,6 +35,16 @@ pub enum MaterialForm {
     Copy,
 }
 
+impl MaterialForm {
+    /// The name on forms and in the public catalog.
+    pub fn label(self) -> &'static str {
+        match self {
+            MaterialForm::Original => "原件",
+            MaterialForm::Copy => "复印件",
+        }
+    }
+}
+
 /// One material an item requires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequiredMaterial {

@@ -8,7 +8,7 @@
 //! with a strict Content-Security-Policy and is never cached.
 
 mod admin;
-mod pages;
+pub(crate) mod pages;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
@@ -45,8 +45,8 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::map_response(harden))
 }
 
-/// Headers every console answer carries.
-async fn harden(mut response: Response) -> Response {
+/// Headers every console (and public) page carries.
+pub(crate) async fn harden(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
         CONTENT_SECURITY_POLICY,

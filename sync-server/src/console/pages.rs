@@ -12,7 +12,7 @@ use agent_core::domain::ticket::TicketView;
 use crate::accounts::{SignedIn, StaffRole};
 use crate::index::{Found, Search};
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f6f8;color:#1d2733;font-size:15px}
 header{background:#1f4e79;color:#fff;padding:8px 16px;display:flex;justify-content:space-between;align-items:center}
 header a,header button{color:#fff}
