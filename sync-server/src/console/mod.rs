@@ -9,6 +9,7 @@
 
 mod admin;
 pub(crate) mod pages;
+mod print;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{number}/unmask", post(unmask))
         .route("/console/tickets/{number}/review", post(review))
         .merge(admin::router())
+        .merge(print::router())
         .layer(axum::middleware::map_response(harden))
 }
 

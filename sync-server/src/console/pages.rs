@@ -281,6 +281,11 @@ pub fn ticket(who: &SignedIn, p: &TicketPage<'_>) -> Markup {
         Some(who),
         html! {
             h2 { "办件 " (t.number) }
+            p.print {
+                "打印："
+                a href={ "/console/tickets/" (t.number) "/receipt" } { "受理回执" } " "
+                a href={ "/console/tickets/" (t.number) "/form" } { "承办单" }
+            }
             div.box {
                 dl {
                     dt { "事项" } dd { (t.item.name) }
