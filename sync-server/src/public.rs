@@ -7,14 +7,14 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup};
 
 use agent_core::domain::catalog::HandlingLevel;
 use agent_core::domain::event::Outcome;
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::receipt::yuan;
 
-use crate::console::pages::STYLE;
+use crate::console::pages::document;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::index::{self, PublicRow};
@@ -28,24 +28,17 @@ pub fn router() -> Router<AppState> {
 }
 
 fn page(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · 为民服务全程代理" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                header {
-                    strong { "为民服务全程代理 · 信息公开" }
-                    span { a href="/public/disclosure" { "办件公示" } " " a href="/public/catalog" { "服务事项目录" } }
-                }
-                main { h2 { (title) } (body) }
-            }
-        }
-    }
+    let side = html! {
+        span { a href="/public/disclosure" { "办件公示" } " " a href="/public/catalog" { "服务事项目录" } }
+    };
+    let body = html! { h2 { (title) } (body) };
+    document(
+        title,
+        "为民服务全程代理",
+        "为民服务全程代理 · 信息公开",
+        side,
+        body,
+    )
 }
 
 /// An error as a page, internals hidden.

@@ -12,7 +12,7 @@ use agent_core::domain::ticket::TicketView;
 use crate::accounts::{SignedIn, StaffRole};
 use crate::index::{Found, Search};
 
-pub(crate) const STYLE: &str = r#"
+const STYLE: &str = r#"
 body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f6f8;color:#1d2733;font-size:15px}
 header{background:#1f4e79;color:#fff;padding:8px 16px;display:flex;justify-content:space-between;align-items:center}
 header a,header button{color:#fff}
@@ -39,35 +39,53 @@ form.search label{margin:0}
 form.search input[type=text]{width:240px}
 "#;
 
-/// The frame of every page: title, who is signed in (with a sign-out form), the body.
-pub(super) fn page(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
+/// An HTML document in the console's style: `title` (with `site` after it), a header bar
+/// (`banner` on the left, `side` on the right) and the body. Shared with the public pages.
+pub(crate) fn document(
+    title: &str,
+    site: &str,
+    banner: &str,
+    side: Markup,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · 代办服务管理" }
+                title { (title) " · " (site) }
                 style { (PreEscaped(STYLE)) }
             }
             body {
-                header {
-                    strong { "为民服务全程代理 · 管理平台" }
-                    @if let Some(w) = who {
-                        span {
-                            (w.account.name) "（" (w.account.role.label()) "） "
-                            (links(w.account.role))
-                            form method="post" action="/console/logout" {
-                                input type="hidden" name="csrf" value=(w.csrf);
-                                button type="submit" { "退出" }
-                            }
-                        }
-                    }
-                }
+                header { strong { (banner) } (side) }
                 main { (body) }
             }
         }
     }
+}
+
+/// The frame of every console page: title, who is signed in (with a sign-out form), the body.
+pub(super) fn page(title: &str, who: Option<&SignedIn>, body: Markup) -> Markup {
+    let side = html! {
+        @if let Some(w) = who {
+            span {
+                (w.account.name) "（" (w.account.role.label()) "） "
+                (links(w.account.role))
+                form method="post" action="/console/logout" {
+                    input type="hidden" name="csrf" value=(w.csrf);
+                    button type="submit" { "退出" }
+                }
+            }
+        }
+    };
+    document(
+        title,
+        "代办服务管理",
+        "为民服务全程代理 · 管理平台",
+        side,
+        body,
+    )
 }
 
 /// Links to the pages a role may open.
