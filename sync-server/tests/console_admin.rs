@@ -569,3 +569,80 @@ fn a_district_admin_opens_window_staff_and_issues_township_codes() {
     assert_eq!(get(&district, "/console/audit", &window_staff).0, 403);
     assert_eq!(get(&district, "/console/staff", &window_staff).0, 403);
 }
+
+#[test]
+fn a_district_admin_uploads_next_years_calendar_and_it_reaches_the_township() {
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().unwrap();
+    let (district, township) = district_and_township(dir.path());
+    assert!(add_staff(&district.data, "zhao", "district_admin", PASSWORD).0);
+    assert!(add_staff(&township.data, "li.wen", "township_staff", PASSWORD).0);
+    let today = sync_server::now().date_naive();
+    let next = today.year() + 1;
+    let clerk = session(&township, "li.wen", PASSWORD);
+    // From November, every list page warns while next year is missing.
+    let (_, list) = get(&township, "/console", &clerk);
+    assert_eq!(
+        list.contains("calendar-missing"),
+        today.month() >= 11,
+        "{list}"
+    );
+
+    // A clerk reads the calendar but may not upload one.
+    let (status, page) = get(&township, "/console/calendar", &clerk);
+    assert_eq!(status, 200, "{page}");
+    assert!(!page.contains(&format!("<td>{next}</td>")));
+    assert!(!page.contains("导入年度日历"));
+    let csrf = csrf_field(&page);
+    let csv = format!("date,kind,name\n{next}-01-01,holiday,元旦\n");
+    let (status, _) = post(
+        &township,
+        "/console/calendar",
+        &clerk,
+        &[("csrf", &csrf), ("csv", &csv)],
+    );
+    assert_eq!(status, 403);
+
+    // The district admin: a malformed schedule is refused with its line, nothing published.
+    let admin = session(&district, "zhao", PASSWORD);
+    let csrf = csrf_of(&district, &admin, "/console/calendar");
+    let bad = format!("date,kind,name\n{next}-01-01,holiday,元旦\n{next}-01-01,holiday,元旦\n");
+    let (status, page) = post(
+        &district,
+        "/console/calendar",
+        &admin,
+        &[("csrf", &csrf), ("csv", &bad)],
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("重复"), "{page}");
+    assert_eq!(
+        count(
+            &district,
+            "SELECT COUNT(*) FROM audit_log WHERE action = '导入工作日历'"
+        ),
+        0
+    );
+    let (status, to) = post(
+        &district,
+        "/console/calendar",
+        &admin,
+        &[("csrf", &csrf), ("csv", &csv)],
+    );
+    assert_eq!((status, to.as_str()), (303, "/console/calendar"));
+    let (_, page) = get(&district, "/console/calendar", &admin);
+    assert!(page.contains(&format!("<td>{next}</td>")), "{page}");
+    assert_eq!(
+        count(
+            &district,
+            "SELECT COUNT(*) FROM audit_log WHERE action = '导入工作日历'"
+        ),
+        1
+    );
+
+    // It flows down: the township's calendar covers next year and the warning is gone.
+    sync_upward(&township);
+    let (_, page) = get(&township, "/console/calendar", &clerk);
+    assert!(page.contains(&format!("<td>{next}</td>")), "{page}");
+    let (_, list) = get(&township, "/console", &clerk);
+    assert!(!list.contains("calendar-missing"));
+}

@@ -8,6 +8,7 @@
 //! with a strict Content-Security-Policy and is never cached.
 
 mod admin;
+mod calendar;
 pub(crate) mod pages;
 mod print;
 
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{number}/unmask", post(unmask))
         .route("/console/tickets/{number}/review", post(review))
         .merge(admin::router())
+        .merge(calendar::router())
         .merge(print::router())
         .layer(axum::middleware::map_response(harden))
 }
@@ -283,6 +285,10 @@ async fn list(state: AppState, who: SignedIn, search: Search, typed: Search) -> 
             index::refresh(store)?;
             let scope = Scope::of(&account);
             let choices = pages::Choices {
+                calendar_missing: calendar::missing_year(
+                    &store.calendar()?,
+                    crate::now().date_naive(),
+                ),
                 counts: index::counts(store, &scope)?,
                 items: store
                     .catalog()?

@@ -98,6 +98,7 @@ fn links(role: StaffRole) -> Markup {
             a href="/console/enroll" { "设备注册码" } " "
         }
         @if admin || role == StaffRole::Auditor { a href="/console/audit" { "审计日志" } " " }
+        a href="/console/calendar" { "工作日历" } " "
     }
 }
 
@@ -127,6 +128,8 @@ pub fn login(csrf: &str, error: Option<&str>) -> Markup {
 /// What the list page offers to pick from: counts by status (and of 需核对) in the account's
 /// scope, the catalog's items, the points in scope.
 pub struct Choices {
+    /// Next year's working-day calendar is due and missing (from November).
+    pub calendar_missing: Option<i32>,
     pub counts: (Vec<(Status, i64)>, i64),
     pub items: Vec<(String, String)>,
     pub points: Vec<(u32, String)>,
@@ -172,6 +175,12 @@ pub fn list(
         "办件",
         Some(who),
         html! {
+            @if let Some(year) = choices.calendar_missing {
+                p.box.error id="calendar-missing" {
+                    (year) "年工作日历尚未导入，跨年的办理期限将无法计算。"
+                    a href="/console/calendar" { "查看工作日历" }
+                }
+            }
             nav.tabs {
                 @for (status, n) in counts {
                     a href={ "/console?status=" (status.as_str()) }
