@@ -646,3 +646,58 @@ fn a_district_admin_uploads_next_years_calendar_and_it_reaches_the_township() {
     let (_, list) = get(&township, "/console", &clerk);
     assert!(!list.contains("calendar-missing"));
 }
+
+#[test]
+fn a_township_admin_stops_a_lost_tablet_and_its_next_sync_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_district, township) = district_and_township(dir.path());
+    let mut lost = tablet(dir.path(), &township, 101, 1);
+    sync_now(&mut lost, township.url.as_str()).unwrap();
+    assert!(add_staff(&township.data, "zhang.admin", "township_admin", PASSWORD).0);
+    assert!(add_staff(&township.data, "li.wen", "township_staff", PASSWORD).0);
+    let form = |csrf: &str, reason: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("point".to_owned(), "101".to_owned()),
+            ("device".to_owned(), "1".to_owned()),
+            ("reason".to_owned(), reason.to_owned()),
+        ]
+    };
+    let post_form = |cookie: &str, fields: Vec<(String, String)>| {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        post(&township, "/console/enroll/revoke", cookie, &fields)
+    };
+
+    // A clerk may not; the admin must give a reason.
+    let clerk = session(&township, "li.wen", PASSWORD);
+    let csrf = csrf_of(&township, &clerk, "/console");
+    assert_eq!(post_form(&clerk, form(&csrf, "丢失")).0, 403);
+    let admin = session(&township, "zhang.admin", PASSWORD);
+    let csrf = csrf_of(&township, &admin, "/console/enroll");
+    let (status, page) = post_form(&admin, form(&csrf, ""));
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        sync_now(&mut lost, township.url.as_str()).is_ok(),
+        "nothing stopped yet"
+    );
+
+    let (status, to) = post_form(&admin, form(&csrf, "平板丢失"));
+    assert_eq!((status, to.as_str()), (303, "/console/enroll"));
+    let (_, page) = get(&township, "/console/enroll", &admin);
+    assert!(page.contains("已停用：平板丢失"), "{page}");
+    assert_eq!(
+        count(
+            &township,
+            "SELECT COUNT(*) FROM audit_log WHERE action = '停用设备'"
+        ),
+        1
+    );
+    let refused = sync_now(&mut lost, township.url.as_str());
+    assert!(
+        refused.is_err(),
+        "a stopped tablet still syncs: {refused:?}"
+    );
+}

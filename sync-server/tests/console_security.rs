@@ -862,6 +862,17 @@ const ROUTES: &[Route] = &[
         probe: Req::Form(&[("point", "101"), ("township", TOWNSHIP_B), ("hours", "0")]),
         probe_answers: Expect::Status(400),
     },
+    Route {
+        method: "POST",
+        path: "/console/enroll/revoke",
+        area: Area::Console,
+        public: false,
+        may: ADMINS,
+        except: &[],
+        acting: Req::Form(&[("point", "101"), ("device", "1"), ("reason", "越权停用")]),
+        probe: Req::Form(&[("point", "101"), ("device", "1"), ("reason", "")]),
+        probe_answers: Expect::Status(400),
+    },
     // The working-day calendar: everyone reads it, a district admin uploads it.
     Route {
         method: "GET",

@@ -14,6 +14,7 @@ use chrono::{DateTime, FixedOffset};
 use maud::{html, Markup};
 
 use agent_core::domain::directory::Directory;
+use agent_core::domain::validate::normalize;
 use agent_core::sync::wire::Peer;
 
 use super::{failure, field, pages, Posted, Staffer};
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/staff/enable", post(enable))
         .route("/console/staff/password", post(reset_password))
         .route("/console/enroll", get(enroll_page).post(issue))
+        .route("/console/enroll/revoke", post(revoke))
         .route("/console/audit", get(audit_page))
 }
 
@@ -386,6 +388,44 @@ async fn issue(State(state): State<AppState>, posted: Posted) -> Response {
     }
 }
 
+/// `POST /console/enroll/revoke` (`point`, `device`, `reason`): stop a lost or broken
+/// tablet. Every server on its path refuses it from its next sync on and tells it to wipe
+/// (see `enroll::revoke`); the district hears of it at the township's next sync.
+async fn revoke(State(state): State<AppState>, posted: Posted) -> Response {
+    let Posted { who, form, .. } = posted;
+    if let Err(e) = Admin::of(&who, &state.info) {
+        return failure(Some(&who), &e);
+    }
+    let number = |name: &str| field(&form, name).trim().parse::<u32>().ok();
+    let reason = normalize(field(&form, "reason"));
+    let (Some(point), Some(device)) = (number("point"), number("device")) else {
+        return enroll_page_with(&state, who, Some("请选择要停用的设备".into())).await;
+    };
+    if reason.is_empty() || reason.chars().count() > 100 {
+        return enroll_page_with(&state, who, Some("请填写停用原因（100字以内）".into())).await;
+    }
+    let by = who.account.login.clone();
+    let now = crate::now();
+    let result = state
+        .with_store(move |store, info| {
+            crate::enroll::revoke(store, info, point, device, &reason)?;
+            let tx = store.begin()?;
+            let detail = format!("代办点{point} 设备{device:02}：{reason}");
+            accounts::audit(&tx, &by, "停用设备", None, &detail, now)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await;
+    match result {
+        Ok(()) => {
+            state.nudge();
+            Redirect::to("/console/enroll").into_response()
+        }
+        Err(Error::BadRequest(text)) => enroll_page_with(&state, who, Some(text)).await,
+        Err(e) => failure(Some(&who), &e),
+    }
+}
+
 /// What the form asks a code for.
 fn code_for(admin: &Admin, form: &[(String, String)]) -> Result<CodeFor, Error> {
     match admin {
@@ -700,7 +740,7 @@ fn enroll_markup(who: &SignedIn, admin: &Admin, view: &EnrollView, error: Option
                 p.box { "暂无已登记的设备。" }
             } @else {
                 table id="devices" {
-                    thead { tr { th { "代办点" } th { "设备编号" } th { "状态" } } }
+                    thead { tr { th { "代办点" } th { "设备编号" } th { "状态" } th { "停用（丢失、损坏、交回）" } } }
                     tbody {
                         @for d in &view.devices {
                             tr data-device=(format!("{}-{}", d.point, d.device)) {
@@ -711,6 +751,18 @@ fn enroll_markup(who: &SignedIn, admin: &Admin, view: &EnrollView, error: Option
                                     Some(reason) if reason.is_empty() => span.error { "已停用" },
                                     Some(reason) => span.error { "已停用：" (reason) },
                                 } }
+                                td {
+                                    @if d.revoked.is_none() {
+                                        form method="post" action="/console/enroll/revoke" {
+                                            input type="hidden" name="csrf" value=(who.csrf);
+                                            input type="hidden" name="point" value=(d.point);
+                                            input type="hidden" name="device" value=(d.device);
+                                            input type="text" name="reason" required placeholder="停用原因";
+                                            " "
+                                            button type="submit" { "停用" }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
