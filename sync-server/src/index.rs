@@ -17,6 +17,7 @@ use agent_core::domain::event::{EventKind, Outcome};
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::number::TicketNumber;
+use agent_core::domain::ticket::TicketView;
 use agent_core::domain::validate::{check_id_number, check_mobile, IdKind};
 use agent_core::sync::shared::SharedName;
 
@@ -85,7 +86,7 @@ pub fn refresh(store: &mut ServerStore) -> Result<usize> {
             continue;
         };
         match TicketDoc::load_own(&bytes, &actor).and_then(|d| d.read()) {
-            Ok(t) => put_row(&tx, &t, township, &calendar, today)?,
+            Ok(t) => put_row(&tx, &t.view(&calendar, today, DEFAULT_MARGIN), township)?,
             Err(e) => tracing::error!(%ticket, error = %e, "stored document does not load"),
         }
     }
@@ -106,14 +107,8 @@ fn meta_i64(conn: &rusqlite::Connection, key: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-fn put_row(
-    tx: &rusqlite::Transaction<'_>,
-    t: &agent_core::domain::ticket::Ticket,
-    township: &str,
-    calendar: &Calendar,
-    today: NaiveDate,
-) -> Result<()> {
-    let view = t.view(calendar, today, DEFAULT_MARGIN);
+fn put_row(tx: &rusqlite::Transaction<'_>, view: &TicketView, township: &str) -> Result<()> {
+    let t = &view.ticket;
     let window = t
         .events
         .iter()
@@ -211,36 +206,45 @@ impl Scope {
     }
 }
 
-/// Whether `number` is a ticket in `scope` (a ticket outside it is as good as absent). The
-/// ticket is folded again first: its row may lag behind the change log, and a scope decision
-/// must not rest on a stale status or window.
-pub fn in_scope(store: &mut ServerStore, scope: &Scope, number: &str) -> Result<bool> {
-    fold_one(store, number)?;
+/// The ticket `number` as of `today` if it is in `scope`; `None` when it is absent or outside
+/// (as good as absent). The ticket is folded again first: its row may lag behind the change
+/// log, and a scope decision must not rest on a stale status or window.
+pub fn visible(
+    store: &mut ServerStore,
+    scope: &Scope,
+    number: &str,
+    today: NaiveDate,
+) -> Result<Option<TicketView>> {
+    let Some(view) = fold_one(store, number, today)? else {
+        return Ok(None);
+    };
     let mut w = Where::default();
     w.add("ticket = ?", number.to_owned());
     scope.push(&mut w);
     let sql = format!("SELECT 1 FROM ticket_index WHERE {}", w.sql());
-    Ok(store
+    let in_scope = store
         .conn()
         .query_row(&sql, params_from_iter(&w.values), |_| Ok(()))
         .optional()?
-        .is_some())
+        .is_some();
+    Ok(in_scope.then_some(view))
 }
 
-/// Index one ticket now, if the server holds it.
-fn fold_one(store: &mut ServerStore, number: &str) -> Result<()> {
+/// Index one ticket now, if the server holds it; its view as of `today`.
+fn fold_one(store: &mut ServerStore, number: &str, today: NaiveDate) -> Result<Option<TicketView>> {
     let calendar = store.calendar()?;
     let directory = store.directory()?;
-    let today = crate::now().date_naive();
     let actor = store.actor().clone();
     let tx = store.begin()?;
-    if let Some(bytes) = load_doc(&tx, number)? {
-        let ticket = TicketDoc::load_own(&bytes, &actor).and_then(|d| d.read())?;
-        let township = directory.township_of(ticket.point).unwrap_or_default();
-        put_row(&tx, &ticket, township, &calendar, today)?;
-    }
+    let Some(bytes) = load_doc(&tx, number)? else {
+        return Ok(None);
+    };
+    let ticket = TicketDoc::load_own(&bytes, &actor).and_then(|d| d.read())?;
+    let view = ticket.view(&calendar, today, DEFAULT_MARGIN);
+    let township = directory.township_of(ticket.point).unwrap_or_default();
+    put_row(&tx, &view, township)?;
     tx.commit()?;
-    Ok(())
+    Ok(Some(view))
 }
 
 /// What a search asks for; every field optional. `q` is a ticket number, a mobile number, an

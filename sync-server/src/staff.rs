@@ -2,7 +2,7 @@
 //! Staff events carry server time; the role table and the lifecycle decide what may be
 //! recorded, with the same rules the tablet's store applies to agent events.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::Serialize;
 
 use agent_core::doc::TicketDoc;
@@ -71,19 +71,15 @@ fn parse_number(number: &str) -> Result<TicketNumber> {
     TicketNumber::parse(number).map_err(|_| Error::BadRequest("办件编号无效".into()))
 }
 
-/// The ticket, if `scope` may see it: one outside the scope is answered as absent.
-fn check_scope(store: &mut ServerStore, scope: &Scope, number: &TicketNumber) -> Result<()> {
-    if index::in_scope(store, scope, number.as_str())? {
-        Ok(())
-    } else {
-        Err(Error::NotFound(number.to_string()))
-    }
-}
-
-fn load(store: &ServerStore, number: &TicketNumber) -> Result<TicketDoc> {
-    let bytes = load_doc(store.conn(), number.as_str())?
-        .ok_or_else(|| Error::NotFound(number.to_string()))?;
-    Ok(TicketDoc::load_own(&bytes, store.actor())?)
+/// The ticket as of today, if `scope` may see it: one outside the scope is answered as absent.
+fn check_scope(
+    store: &mut ServerStore,
+    scope: &Scope,
+    number: &TicketNumber,
+    today: NaiveDate,
+) -> Result<TicketView> {
+    index::visible(store, scope, number.as_str(), today)?
+        .ok_or_else(|| Error::NotFound(number.to_string()))
 }
 
 /// Append a staff event with server time; returns the ticket view as of today.
@@ -102,7 +98,7 @@ pub fn append(
         )));
     }
     let number = parse_number(number)?;
-    check_scope(store, &staff.scope, &number)?;
+    check_scope(store, &staff.scope, &number, now.date_naive())?;
     let calendar = store.calendar()?;
     // The change is logged in the ticket's township's scope.
     let township = match &info.township {
@@ -208,9 +204,7 @@ pub fn view(
     now: DateTime<FixedOffset>,
 ) -> Result<TicketView> {
     let number = parse_number(number)?;
-    check_scope(store, &Scope::of(account), &number)?;
-    let ticket = load(store, &number)?.read()?;
-    Ok(ticket.view(&store.calendar()?, now.date_naive(), DEFAULT_MARGIN))
+    check_scope(store, &Scope::of(account), &number, now.date_naive())
 }
 
 /// The view with the applicant masked as lists and pages show it (name, ID number, phone;
