@@ -230,6 +230,7 @@ fn township_info() -> ServerInfo {
         role: ServerRole::Township,
         server_id: "srv-bench-township".into(),
         township: Some(TOWNSHIP.into()),
+        followup_days: sync_server::config::DEFAULT_FOLLOWUP_DAYS,
     }
 }
 
@@ -238,6 +239,7 @@ fn district_info() -> ServerInfo {
         role: ServerRole::District,
         server_id: "srv-bench-district".into(),
         township: None,
+        followup_days: sync_server::config::DEFAULT_FOLLOWUP_DAYS,
     }
 }
 

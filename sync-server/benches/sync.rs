@@ -266,6 +266,7 @@ fn township_info() -> ServerInfo {
         role: ServerRole::Township,
         server_id: "srv-bench".into(),
         township: Some(TOWNSHIP.into()),
+        followup_days: sync_server::config::DEFAULT_FOLLOWUP_DAYS,
     }
 }
 
@@ -292,6 +293,7 @@ fn start_district(
             role: ServerRole::District,
             server_id: "srv-district".into(),
             township: None,
+            followup_days: sync_server::config::DEFAULT_FOLLOWUP_DAYS,
         },
         listen,
         None,

@@ -60,10 +60,15 @@ pub fn import_calendar(data: &Path, csv: &str) -> Result<(u64, Calendar)> {
     Ok((version, calendar))
 }
 
-/// Publish the catalog (JSON); district only.
+/// Publish the catalog (JSON) and record its items' versions; district only.
 pub fn import_catalog(data: &Path, json: &str) -> Result<(u64, Catalog)> {
     let catalog = Catalog::from_json(json).map_err(agent_core::Error::from)?;
-    let version = district(data)?.publish(&SharedName::Catalog, json.as_bytes())?;
+    let mut store = district(data)?;
+    let tx = store.begin()?;
+    let version = crate::store::publish(&tx, &SharedName::Catalog, json.as_bytes())?;
+    // History starts at the import: each item's definition as published.
+    crate::catalog::record_versions(&tx, &catalog, crate::catalog::BY_IMPORT, crate::now())?;
+    tx.commit()?;
     Ok((version, catalog))
 }
 
@@ -84,6 +89,7 @@ pub fn info(config: &Config) -> ServerInfo {
         role: config.role,
         server_id: config.server_id.clone(),
         township: config.township.clone(),
+        followup_days: config.followup_days,
     }
 }
 

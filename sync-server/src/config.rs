@@ -55,6 +55,10 @@ pub struct Config {
     /// 0: only when asked (`POST /api/upstream/sync`), for tests and metered links.
     #[serde(default = "default_interval")]
     pub sync_interval_secs: u64,
+    /// Working days the township has to answer a 不满意 or worse rating (回访); the board
+    /// tracks each until answered. Set the county's one figure on every server.
+    #[serde(default = "default_followup_days")]
+    pub followup_days: u32,
     /// The CA certificate (PEM) the district's certificate must chain to, when `parent` is
     /// `https://` (townships); relative to the data directory or absolute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +77,13 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// Its private key, e.g. `key.pem` (mode 0600).
     pub key: PathBuf,
+}
+
+/// The default `followup_days`.
+pub const DEFAULT_FOLLOWUP_DAYS: u32 = 5;
+
+fn default_followup_days() -> u32 {
+    DEFAULT_FOLLOWUP_DAYS
 }
 
 /// The default `sync_interval_secs`.
@@ -128,6 +139,9 @@ impl Config {
                 return Err("`parent_ca` is set but `parent` is not an https:// URL".into())
             }
             _ => {}
+        }
+        if self.followup_days == 0 {
+            return Err("`followup_days` must be at least 1 working day".into());
         }
         match (self.role, &self.township, &self.parent) {
             (ServerRole::Township, None, _) => {

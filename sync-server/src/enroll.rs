@@ -315,7 +315,10 @@ pub fn revoke(
 }
 
 /// The directory part this server owns, as held now.
-fn own_part(tx: &Transaction<'_>, info: &ServerInfo) -> Result<(SharedName, DirectoryPart)> {
+pub(crate) fn own_part(
+    tx: &Transaction<'_>,
+    info: &ServerInfo,
+) -> Result<(SharedName, DirectoryPart)> {
     let name = SharedName::directory_part(info.township.as_deref());
     let part = match shared(tx, &name)? {
         Some(doc) => serde_json::from_slice(&doc.body).map_err(json_error)?,

@@ -12,13 +12,14 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 
 use agent_core::doc::TicketDoc;
 use agent_core::domain::calendar::Calendar;
-use agent_core::domain::deadline::{self, ClockState, Light, DEFAULT_MARGIN};
+use agent_core::domain::deadline::{self, ClockState, Light, Stage, DEFAULT_MARGIN};
 use agent_core::domain::event::{EventKind, Outcome};
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::TicketView;
 use agent_core::domain::validate::{check_id_number, check_mobile, IdKind};
+use agent_core::store::china_offset;
 use agent_core::sync::shared::SharedName;
 
 use crate::accounts::{Account, StaffRole};
@@ -86,7 +87,12 @@ pub fn refresh(store: &mut ServerStore) -> Result<usize> {
             continue;
         };
         match TicketDoc::load_own(&bytes, &actor).and_then(|d| d.read()) {
-            Ok(t) => put_row(&tx, &t.view(&calendar, today, DEFAULT_MARGIN), township)?,
+            Ok(t) => put_row(
+                &tx,
+                &calendar,
+                &t.view(&calendar, today, DEFAULT_MARGIN),
+                township,
+            )?,
             Err(e) => tracing::error!(%ticket, error = %e, "stored document does not load"),
         }
     }
@@ -107,7 +113,12 @@ fn meta_i64(conn: &rusqlite::Connection, key: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-fn put_row(tx: &rusqlite::Transaction<'_>, view: &TicketView, township: &str) -> Result<()> {
+fn put_row(
+    tx: &rusqlite::Transaction<'_>,
+    calendar: &Calendar,
+    view: &TicketView,
+    township: &str,
+) -> Result<()> {
     let t = &view.ticket;
     let window = t
         .events
@@ -126,11 +137,49 @@ fn put_row(tx: &rusqlite::Transaction<'_>, view: &TicketView, township: &str) ->
         ClockState::Paused => (None, view.deadline.light.map(light_str)),
         _ => (None, None),
     };
+    let life = &view.life;
+    let clock = &life.clock;
+    // A completed ticket's record against its promise (withdrawals and refusals have none).
+    let (on_time, days_taken) = match (view.deadline.state, life.outcome) {
+        (ClockState::Finished { on_time }, Some(_)) => {
+            let taken = clock
+                .accepted
+                .zip(clock.finished)
+                .and_then(|(a, f)| calendar.working_days_between(a, f).ok())
+                .map(|d| d.saturating_sub(view.deadline.paused_days));
+            (Some(on_time), taken)
+        }
+        _ => (None, None),
+    };
+    let open_stage = clock.stages.iter().find(|s| s.end.is_none());
+    let stages_over: Vec<&str> = view
+        .deadline
+        .stages
+        .iter()
+        .filter(|s| s.over && !s.open)
+        .map(|s| stage_str(s.stage))
+        .collect();
+    let delivered = clock
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::ReturnToVillage)
+        .and_then(|s| s.end);
+    let anomalous = |id: &str| life.anomalies.iter().any(|a| a.event_id == id);
+    let evaluated = life.evaluation.and_then(|_| {
+        t.events
+            .iter()
+            .find(|e| e.kind == EventKind::Evaluated && !anomalous(&e.id))
+            .map(|e| e.at.with_timezone(&china_offset()).date_naive())
+    });
+    let live = due.is_some() || paused_light.is_some() || open_stage.is_some();
     tx.execute(
         "INSERT OR REPLACE INTO ticket_index (ticket, point, township, item_code, item_name,
              applicant, id_number, phone, status, needs_review, window, registered, due,
-             paused_light, accepted, finished, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             paused_light, accepted, finished, outcome, item_version, fee_fen, statutory_fen,
+             on_time, days_taken, stage, stage_start, stage_budget, stages_over, delivered,
+             evaluation, evaluated, answered, live)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
         params![
             t.number.as_str(),
             t.point,
@@ -140,31 +189,51 @@ fn put_row(tx: &rusqlite::Transaction<'_>, view: &TicketView, township: &str) ->
             t.applicant.name,
             t.applicant.id.search_key,
             t.applicant.phone.as_deref().unwrap_or(""),
-            view.life.status.as_str(),
-            view.life.needs_review,
+            life.status.as_str(),
+            life.needs_review,
             window,
-            day(t
-                .registered_at
-                .with_timezone(&agent_core::store::china_offset())
-                .date_naive()),
+            day(t.registered_at.with_timezone(&china_offset()).date_naive()),
             due,
             paused_light,
-            view.life.clock.accepted.map(day),
-            view.life.clock.finished.map(day),
-            view.life.outcome.map(|o| match o {
+            clock.accepted.map(day),
+            clock.finished.map(day),
+            life.outcome.map(|o| match o {
                 Outcome::Approved => "approved",
                 Outcome::Denied => "denied",
             }),
+            t.item.version,
+            t.fee.amount_fen,
+            t.item.fee_fen,
+            on_time,
+            days_taken,
+            open_stage.map(|s| stage_str(s.stage)),
+            open_stage.map(|s| day(s.start)),
+            open_stage.map(|s| s.budget),
+            stages_over.join(","),
+            delivered.map(day),
+            life.evaluation,
+            evaluated.map(day),
+            life.followed_up.map(day),
+            live,
         ],
     )?;
     Ok(())
 }
 
-fn day(d: NaiveDate) -> String {
+/// A stage's name in the index.
+pub fn stage_str(stage: Stage) -> &'static str {
+    match stage {
+        Stage::TownshipReview => "township_review",
+        Stage::WindowHandling => "window_handling",
+        Stage::ReturnToVillage => "return_to_village",
+    }
+}
+
+pub(crate) fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn light_str(l: Light) -> &'static str {
+pub(crate) fn light_str(l: Light) -> &'static str {
     match l {
         Light::Green => "green",
         Light::Yellow => "yellow",
@@ -172,7 +241,7 @@ fn light_str(l: Light) -> &'static str {
     }
 }
 
-fn parse_light(s: &str) -> Option<Light> {
+pub(crate) fn parse_light(s: &str) -> Option<Light> {
     [Light::Green, Light::Yellow, Light::Red]
         .into_iter()
         .find(|l| light_str(*l) == s)
@@ -194,7 +263,7 @@ impl Scope {
         }
     }
 
-    fn push(&self, w: &mut Where) {
+    pub(crate) fn push(&self, w: &mut Where) {
         if let Some(t) = &self.township {
             w.add("+township = ?", t.clone());
         }
@@ -242,7 +311,7 @@ fn fold_one(store: &mut ServerStore, number: &str, today: NaiveDate) -> Result<O
     let ticket = TicketDoc::load_own(&bytes, &actor).and_then(|d| d.read())?;
     let view = ticket.view(&calendar, today, DEFAULT_MARGIN);
     let township = directory.township_of(ticket.point).unwrap_or_default();
-    put_row(&tx, &view, township)?;
+    put_row(&tx, &calendar, &view, township)?;
     tx.commit()?;
     Ok(Some(view))
 }
@@ -326,13 +395,13 @@ pub struct Found {
 
 /// WHERE clauses and their values, in order.
 #[derive(Default)]
-struct Where {
-    clauses: Vec<String>,
-    values: Vec<Value>,
+pub(crate) struct Where {
+    pub(crate) clauses: Vec<String>,
+    pub(crate) values: Vec<Value>,
 }
 
 impl Where {
-    fn add(&mut self, clause: &str, value: impl Into<Value>) {
+    pub(crate) fn add(&mut self, clause: &str, value: impl Into<Value>) {
         self.clauses.push(clause.into());
         self.values.push(value.into());
     }
@@ -346,7 +415,7 @@ impl Where {
         }
     }
 
-    fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         if self.clauses.is_empty() {
             "1".into()
         } else {
@@ -648,7 +717,10 @@ mod tests {
         store
             .conn()
             .execute(
-                "INSERT INTO ticket_index VALUES (?1, 101, ?2, 'SB001', '低保申请', '张三丰',
+                "INSERT INTO ticket_index (ticket, point, township, item_code, item_name,
+                     applicant, id_number, phone, status, needs_review, window, registered, due,
+                     paused_light, accepted, finished, outcome)
+                 VALUES (?1, 101, ?2, 'SB001', '低保申请', '张三丰',
                      '431023199001011234', '13800138000', 'accepted', 0, ?3, '2026-06-01', ?4, ?5,
                      '2026-06-02', NULL, NULL)",
                 params![ticket, township, window, due, paused],

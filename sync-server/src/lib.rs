@@ -1,6 +1,7 @@
 //! Daiban's township / district server.
 //!
 //! - [`admin`]: init, imports and serve, shared by the CLI and the in-process demo.
+//! - [`catalog`]: the catalog's item versions as published, and the district's edits.
 //! - [`config`]: `daiban.toml` in the data directory (role, name, server id, listen address).
 //! - [`store`]: one SQLite file: full Automerge documents, the change log clients page through
 //!   with a cursor, and each device's last request for idempotent retries.
@@ -17,6 +18,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod catalog;
 pub mod config;
 pub mod console;
 pub mod enroll;
@@ -25,8 +27,10 @@ pub mod fault;
 pub mod http;
 pub mod index;
 pub mod public;
+pub mod reports;
 pub mod staff;
 pub mod store;
+pub mod supervision;
 pub mod sync;
 pub mod throttle;
 pub mod tls;
@@ -34,9 +38,25 @@ pub mod upstream;
 
 pub use error::{Error, Result};
 
+/// The environment variable naming a file whose RFC 3339 time [`now`] reads instead of the
+/// system clock: for rehearsals and tests that move the calendar day (a deadline turning
+/// yellow, then red). Never set on a production server.
+pub const CLOCK_FILE_ENV: &str = "DAIBAN_CLOCK_FILE";
+
 /// Server time in China Standard Time: the legal clock of every stamp and staff event.
 pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
-    chrono::Utc::now().with_timezone(&agent_core::store::china_offset())
+    let china = agent_core::store::china_offset();
+    static FILE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    if let Some(path) = FILE.get_or_init(|| std::env::var_os(CLOCK_FILE_ENV).map(Into::into)) {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(t) => return t.with_timezone(&china),
+            Err(_) => {
+                tracing::warn!(path = %path.display(), "clock file unreadable; using the system clock")
+            }
+        }
+    }
+    chrono::Utc::now().with_timezone(&china)
 }
 
 /// Random hex digits (at most 32): from a fresh Automerge actor id, 16 random bytes.

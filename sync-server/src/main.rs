@@ -239,6 +239,7 @@ fn run(cli: Cli) -> Result<()> {
                 township,
                 parent,
                 sync_interval_secs: sync_interval,
+                followup_days: sync_server::config::DEFAULT_FOLLOWUP_DAYS,
                 parent_ca,
                 tls: None,
             };

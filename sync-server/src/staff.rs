@@ -128,6 +128,9 @@ pub fn append(
     if event.kind == EventKind::Reviewed {
         check_review(staff, &ticket, &event)?;
     }
+    if event.kind == EventKind::FollowedUp && event.note.is_empty() {
+        return Err(Error::BadRequest("请写明回访答复的内容".into()));
+    }
     let before = doc.heads();
     if event.kind == EventKind::SupplementProvided {
         // Recorded at the township counter, by the same rule as on the tablet.
@@ -252,7 +255,7 @@ pub fn unmask(
 }
 
 /// The staff actions, in the order the console offers them.
-pub const ACTIONS: [EventKind; 9] = [
+pub const ACTIONS: [EventKind; 10] = [
     EventKind::Accepted,
     EventKind::SupplementRequested,
     EventKind::Rejected,
@@ -262,6 +265,7 @@ pub const ACTIONS: [EventKind; 9] = [
     EventKind::Forwarded,
     EventKind::Completed,
     EventKind::Returned,
+    EventKind::FollowedUp,
 ];
 
 /// The actions `staff` may take on the ticket now: its role may record them and the

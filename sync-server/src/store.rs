@@ -30,6 +30,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_index.sql"),
     include_str!("migrations/005_index_counts.sql"),
     include_str!("migrations/006_index_dates.sql"),
+    include_str!("migrations/007_supervision.sql"),
+    include_str!("migrations/008_catalog_versions.sql"),
 ];
 
 /// The schema version this build writes.

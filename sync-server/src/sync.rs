@@ -48,6 +48,8 @@ pub struct ServerInfo {
     pub server_id: String,
     /// A township server's township code (from the directory); `None` on a district.
     pub township: Option<String>,
+    /// Working days to answer a 不满意 rating (the config's `followup_days`).
+    pub followup_days: u32,
 }
 
 /// What a request may touch, decided once from the peer and the directory.

@@ -463,6 +463,10 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (district, township) = district_and_township(dir.path());
+    // The district's catalog (the demo's), which the township receives at its next sync.
+    let file = dir.path().join("catalog.json");
+    std::fs::write(&file, serde_json::to_string(&Catalog::demo()).unwrap()).unwrap();
+    cli(&["import-catalog", file.to_str().unwrap()], &district.data);
     add_staff_ok(&township.data, "tadmin", "township_admin");
     add_staff_ok(&township.data, "victim", "auditor");
     add_staff_ok(&district.data, "dadmin", "district_admin");
@@ -626,6 +630,71 @@ const SUPPLEMENT: &[(&str, &str)] = &[
     ("kind", "supplement_requested"),
     ("missing", "身份证复印件"),
     ("note", "越权补正"),
+];
+
+/// The demo catalog's SB001 as its edit form posts it, with a fee: a real change.
+const ITEM_EDIT: Fields = &[
+    ("name", "失业证办理"),
+    ("category", "公共服务"),
+    ("department", "县人社局"),
+    ("level", "window"),
+    ("window", RENSHE),
+    ("kind", "promised"),
+    ("materials", "身份证复印件|复印件|1"),
+    ("fee", "9.99"),
+    ("legal_basis", "越权修改"),
+    ("promised_days", "5"),
+    ("township_review", "1"),
+    ("window_handling", "3"),
+    ("return_to_village", "1"),
+];
+/// [`ITEM_EDIT`] with a negative fee: refused by validation.
+const ITEM_EDIT_NEGATIVE_FEE: Fields = &[
+    ("name", "失业证办理"),
+    ("category", "公共服务"),
+    ("department", "县人社局"),
+    ("level", "window"),
+    ("window", RENSHE),
+    ("kind", "promised"),
+    ("materials", "身份证复印件|复印件|1"),
+    ("fee", "-1"),
+    ("legal_basis", "越权修改"),
+    ("promised_days", "5"),
+    ("township_review", "1"),
+    ("window_handling", "3"),
+    ("return_to_village", "1"),
+];
+/// A new item as the new-item form posts it.
+const NEW_ITEM: Fields = &[
+    ("code", "YQ001"),
+    ("name", "越权新增事项"),
+    ("category", "公共服务"),
+    ("department", "县民政局"),
+    ("level", "township"),
+    ("kind", "immediate"),
+    ("materials", "申请书|原件|1"),
+    ("fee", "0"),
+    ("legal_basis", "无"),
+    ("promised_days", "0"),
+    ("township_review", "1"),
+    ("window_handling", "0"),
+    ("return_to_village", "1"),
+];
+/// [`NEW_ITEM`] with a negative fee: refused by validation.
+const NEW_ITEM_NEGATIVE_FEE: Fields = &[
+    ("code", "YQ001"),
+    ("name", "越权新增事项"),
+    ("category", "公共服务"),
+    ("department", "县民政局"),
+    ("level", "township"),
+    ("kind", "immediate"),
+    ("materials", "申请书|原件|1"),
+    ("fee", "-0.5"),
+    ("legal_basis", "无"),
+    ("promised_days", "0"),
+    ("township_review", "1"),
+    ("window_handling", "0"),
+    ("return_to_village", "1"),
 ];
 
 /// Every console and staff API route: who may use it, what the others are answered.
@@ -876,6 +945,50 @@ const ROUTES: &[Route] = &[
     // The working-day calendar: everyone reads it, a district admin uploads it.
     Route {
         method: "GET",
+        path: "/console/board",
+        area: Area::Console,
+        public: false,
+        may: &EVERYONE,
+        except: &[],
+        acting: Req::Empty,
+        probe: Req::Empty,
+        probe_answers: Expect::Status(200),
+    },
+    Route {
+        method: "GET",
+        path: "/console/reports",
+        area: Area::Console,
+        public: false,
+        may: &EVERYONE,
+        except: &[],
+        acting: Req::Empty,
+        probe: Req::Empty,
+        probe_answers: Expect::Status(200),
+    },
+    Route {
+        method: "GET",
+        path: "/console/reports/csv",
+        area: Area::Console,
+        public: false,
+        may: &EVERYONE,
+        except: &[],
+        acting: Req::Empty,
+        probe: Req::Empty,
+        probe_answers: Expect::Status(200),
+    },
+    Route {
+        method: "GET",
+        path: "/console/reports/xlsx",
+        area: Area::Console,
+        public: false,
+        may: &EVERYONE,
+        except: &[],
+        acting: Req::Empty,
+        probe: Req::Empty,
+        probe_answers: Expect::Status(200),
+    },
+    Route {
+        method: "GET",
         path: "/console/calendar",
         area: Area::Console,
         public: false,
@@ -894,6 +1007,121 @@ const ROUTES: &[Route] = &[
         except: &[],
         acting: Req::Form(&[("csv", "date,kind,name\n2030-01-01,holiday,元旦\n")]),
         probe: Req::Form(&[("csv", "not a calendar")]),
+        probe_answers: Expect::Status(400),
+    },
+    // The catalog: everyone reads it, a district admin edits and adds items (`{code}`: SB001).
+    Route {
+        method: "GET",
+        path: "/console/catalog",
+        area: Area::Console,
+        public: false,
+        may: &EVERYONE,
+        except: &[],
+        acting: Req::Empty,
+        probe: Req::Empty,
+        probe_answers: Expect::Status(200),
+    },
+    Route {
+        method: "POST",
+        path: "/console/catalog",
+        area: Area::Console,
+        public: false,
+        may: &[DAdmin],
+        except: &[],
+        acting: Req::Form(NEW_ITEM),
+        probe: Req::Form(NEW_ITEM_NEGATIVE_FEE),
+        probe_answers: Expect::Status(400),
+    },
+    Route {
+        method: "GET",
+        path: "/console/catalog/{code}",
+        area: Area::Console,
+        public: false,
+        may: &EVERYONE,
+        except: &[],
+        acting: Req::Empty,
+        probe: Req::Empty,
+        probe_answers: Expect::Status(200),
+    },
+    Route {
+        method: "POST",
+        path: "/console/catalog/{code}",
+        area: Area::Console,
+        public: false,
+        may: &[DAdmin],
+        except: &[],
+        acting: Req::Form(ITEM_EDIT),
+        probe: Req::Form(ITEM_EDIT_NEGATIVE_FEE),
+        probe_answers: Expect::Status(400),
+    },
+    // Townships and points: everyone reads them (a township's accounts their own), a
+    // district admin adds and edits them (`{township}`: township A, `{point}`: 101).
+    Route {
+        method: "GET",
+        path: "/console/townships",
+        area: Area::Console,
+        public: false,
+        may: &EVERYONE,
+        except: &[],
+        acting: Req::Empty,
+        probe: Req::Empty,
+        probe_answers: Expect::Status(200),
+    },
+    Route {
+        method: "POST",
+        path: "/console/townships",
+        area: Area::Console,
+        public: false,
+        may: &[DAdmin],
+        except: &[],
+        acting: Req::Form(&[("code", "431023199"), ("name", "越权乡")]),
+        probe: Req::Form(&[("code", TOWNSHIP_A), ("name", "重复的乡镇")]),
+        probe_answers: Expect::Status(400),
+    },
+    Route {
+        method: "POST",
+        path: "/console/townships/{township}",
+        area: Area::Console,
+        public: false,
+        may: &[DAdmin],
+        except: &[],
+        acting: Req::Form(&[("name", "越权改名镇")]),
+        probe: Req::Form(&[("name", " ")]),
+        probe_answers: Expect::Status(400),
+    },
+    Route {
+        method: "POST",
+        path: "/console/points",
+        area: Area::Console,
+        public: false,
+        may: &[DAdmin],
+        except: &[],
+        acting: Req::Form(&[
+            ("number", "9001"),
+            ("name", "越权代办点"),
+            ("township", TOWNSHIP_A),
+            ("distance_km", "5"),
+            ("fare", "6"),
+        ]),
+        // Point 101 exists.
+        probe: Req::Form(&[
+            ("number", "101"),
+            ("name", "重复的代办点"),
+            ("township", TOWNSHIP_A),
+            ("distance_km", "5"),
+            ("fare", "6"),
+        ]),
+        probe_answers: Expect::Status(400),
+    },
+    Route {
+        method: "POST",
+        path: "/console/points/{point}",
+        area: Area::Console,
+        public: false,
+        may: &[DAdmin],
+        except: &[],
+        acting: Req::Form(&[("name", "越权改名"), ("distance_km", "9"), ("fare", "10")]),
+        probe: Req::Form(&[("name", "越权改名"), ("distance_km", "-1"), ("fare", "10")]),
         probe_answers: Expect::Status(400),
     },
     Route {
@@ -989,9 +1217,14 @@ const ROUTES: &[Route] = &[
     },
 ];
 
-/// `{n}` and `{anomaly}` filled in.
+/// `{n}` and `{anomaly}` filled in; `{code}`, `{township}` and `{point}` name an item,
+/// township and point of the demo catalog and directory.
 fn fill(text: &str, number: &str, anomaly: &str) -> String {
-    text.replace("{n}", number).replace("{anomaly}", anomaly)
+    text.replace("{n}", number)
+        .replace("{anomaly}", anomaly)
+        .replace("{code}", "SB001")
+        .replace("{township}", TOWNSHIP_A)
+        .replace("{point}", "101")
 }
 
 /// The request body: the fields (the CSRF token first, if any) or the JSON.

@@ -285,6 +285,11 @@ pub fn bearer_with(client: &reqwest::blocking::Client, url: &str, login: &str) -
     format!("Bearer {token}")
 }
 
+/// Sign in again at the next call: for tests that move the servers' clock past a session.
+pub fn forget_tokens() {
+    TOKENS.with(|t| t.borrow_mut().clear());
+}
+
 /// [`bearer_with`] over plain HTTP, as the test account of `role`.
 pub fn bearer(url: &str, role: &str) -> String {
     bearer_with(&reqwest::blocking::Client::new(), url, staff_login(role))

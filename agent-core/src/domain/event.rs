@@ -82,10 +82,12 @@ pub enum EventKind {
     /// A township admin resolved 需核对 with a recorded decision; payload `resolves`: the ids
     /// of the anomalous events it decided on.
     Reviewed,
+    /// 回访答复: the township answered a 不满意 or worse rating (the answer is the note).
+    FollowedUp,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Registered,
         EventKind::Received,
         EventKind::Arrived,
@@ -103,6 +105,7 @@ impl EventKind {
         EventKind::Evaluated,
         EventKind::Withdrawn,
         EventKind::Reviewed,
+        EventKind::FollowedUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +127,7 @@ impl EventKind {
             EventKind::Evaluated => "evaluated",
             EventKind::Withdrawn => "withdrawn",
             EventKind::Reviewed => "reviewed",
+            EventKind::FollowedUp => "followed_up",
         }
     }
 
@@ -151,6 +155,7 @@ impl EventKind {
             EventKind::Evaluated => "评价",
             EventKind::Withdrawn => "申请人撤回",
             EventKind::Reviewed => "核对处理",
+            EventKind::FollowedUp => "差评回访答复",
         }
     }
 
@@ -186,6 +191,7 @@ pub fn may_append(role: Role, kind: EventKind) -> bool {
                 | Returned
                 | Withdrawn
                 | Reviewed
+                | FollowedUp
         ),
         Role::Window => matches!(
             kind,
@@ -202,6 +208,9 @@ pub enum Outcome {
     Approved,
     Denied,
 }
+
+/// The highest 好差评 score that opens a follow-up (回访): 2 不满意 or 1 非常不满意.
+pub const UNSATISFIED: u8 = 2;
 
 /// The five 好差评 levels.
 pub fn evaluation_label(score: u8) -> &'static str {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::catalog::StageBudgets;
 use crate::domain::deadline::{ClockInput, Pause, Stage, StageSpan};
-use crate::domain::event::{may_append, Event, EventKind, Outcome, Role};
+use crate::domain::event::{may_append, Event, EventKind, Outcome, Role, UNSATISFIED};
 
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -123,6 +123,9 @@ pub struct Lifecycle {
     pub outcome: Option<Outcome>,
     pub certificate_no: Option<String>,
     pub evaluation: Option<u8>,
+    /// The day the township answered a 不满意 or worse rating (回访).
+    #[serde(default)]
+    pub followed_up: Option<NaiveDate>,
     /// Materials still missing from the outstanding supplement request.
     pub missing: Vec<String>,
     pub anomalies: Vec<Anomaly>,
@@ -297,6 +300,12 @@ impl<'a> Fold<'a> {
                     None => return Err("评价分值应为1–5".into()),
                 }
             }
+            K::FollowedUp
+                if self.life.followed_up.is_none()
+                    && self.life.evaluation.is_some_and(|s| s <= UNSATISFIED) =>
+            {
+                self.life.followed_up = day;
+            }
             K::Withdrawn if !st.is_closed() => {
                 self.life.status = S::Withdrawn;
                 self.life.special = false;
@@ -342,6 +351,7 @@ pub fn fold(events: &[Event], promised_days: u32, budgets: &StageBudgets) -> Lif
             outcome: None,
             certificate_no: None,
             evaluation: None,
+            followed_up: None,
             missing: Vec::new(),
             anomalies: Vec::new(),
             needs_review: false,
@@ -493,6 +503,58 @@ mod tests {
             serde_json::json!({ "resolves": ["d2"] }),
         ));
         assert!(!fold(&events, 5, &StageBudgets::default()).needs_review);
+    }
+
+    #[test]
+    fn only_an_unsatisfied_rating_is_followed_up_and_only_once() {
+        let mut events = base();
+        for (id, kind, payload) in [
+            (
+                "c",
+                EventKind::Completed,
+                serde_json::json!({ "outcome": "approved" }),
+            ),
+            ("t", EventKind::Returned, serde_json::json!({})),
+        ] {
+            events.push(ev(
+                id,
+                kind,
+                Role::Township,
+                "2026-03-03T09:00:00+08:00",
+                payload,
+            ));
+        }
+        let rated = |score: u8| {
+            let mut e = events.clone();
+            e.push(ev(
+                "e",
+                EventKind::Evaluated,
+                Role::Server,
+                "2026-03-04T09:00:00+08:00",
+                serde_json::json!({ "score": score }),
+            ));
+            for id in ["f1", "f2"] {
+                e.push(ev(
+                    id,
+                    EventKind::FollowedUp,
+                    Role::Township,
+                    "2026-03-05T09:00:00+08:00",
+                    serde_json::json!({}),
+                ));
+            }
+            fold(&e, 5, &StageBudgets::default())
+        };
+        let answered = rated(2);
+        assert_eq!(answered.followed_up, NaiveDate::from_ymd_opt(2026, 3, 5));
+        let ids: Vec<&str> = answered
+            .anomalies
+            .iter()
+            .map(|a| a.event_id.as_str())
+            .collect();
+        assert_eq!(ids, ["f2"], "a second answer does not fit");
+        let satisfied = rated(3);
+        assert_eq!(satisfied.followed_up, None);
+        assert_eq!(satisfied.anomalies.len(), 2);
     }
 
     #[test]

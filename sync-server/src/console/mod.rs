@@ -8,9 +8,14 @@
 //! with a strict Content-Security-Policy and is never cached.
 
 mod admin;
+mod board;
 mod calendar;
+mod catalog;
+mod directory;
+mod input;
 pub(crate) mod pages;
 mod print;
+mod reports;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
@@ -45,6 +50,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{number}/review", post(review))
         .merge(admin::router())
         .merge(calendar::router())
+        .merge(catalog::router())
+        .merge(directory::router())
+        .merge(board::router())
+        .merge(reports::router())
         .merge(print::router())
         .layer(axum::middleware::map_response(harden))
 }

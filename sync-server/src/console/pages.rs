@@ -4,7 +4,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use agent_core::domain::deadline::Light;
-use agent_core::domain::event::{Event, EventKind};
+use agent_core::domain::event::{evaluation_label, Event, EventKind, UNSATISFIED};
 use agent_core::domain::lifecycle::Status;
 use agent_core::domain::mask::{mask_id, mask_name, mask_phone};
 use agent_core::domain::ticket::TicketView;
@@ -93,12 +93,15 @@ fn links(role: StaffRole) -> Markup {
     let admin = matches!(role, StaffRole::TownshipAdmin | StaffRole::DistrictAdmin);
     html! {
         @if role.sees_tickets() { a href="/console" { "办件" } " " }
+        a href="/console/board" { "电子监察" } " "
+        a href="/console/reports" { "统计报表" } " "
         @if admin {
             a href="/console/staff" { "账号管理" } " "
             a href="/console/enroll" { "设备注册码" } " "
         }
         @if admin || role == StaffRole::Auditor { a href="/console/audit" { "审计日志" } " " }
         a href="/console/calendar" { "工作日历" } " "
+        a href="/console/catalog" { "事项目录" } " " a href="/console/townships" { "乡镇和代办点" } " "
     }
 }
 
@@ -135,7 +138,7 @@ pub struct Choices {
     pub points: Vec<(u32, String)>,
 }
 
-fn light_label(light: Option<Light>) -> (&'static str, &'static str) {
+pub(super) fn light_label(light: Option<Light>) -> (&'static str, &'static str) {
     match light {
         Some(Light::Green) => ("light-green", "绿灯"),
         Some(Light::Yellow) => ("light-yellow", "黄灯"),
@@ -315,7 +318,7 @@ pub fn ticket(who: &SignedIn, p: &TicketPage<'_>) -> Markup {
             }
             div.box {
                 dl {
-                    dt { "事项" } dd { (t.item.name) }
+                    dt { "事项" } dd { (t.item.name) " · " span id="item-version" { "事项版本 v" (t.item.version) } }
                     dt { "状态" } dd id="status" { (view.life.status.label()) }
                     dt { "申请人" } dd { (shown(&a.name, mask_name(&a.name))) }
                     dt { "证件号码" } dd { (shown(&a.id.stored, mask_id(&a.id.stored))) }
@@ -327,6 +330,17 @@ pub fn ticket(who: &SignedIn, p: &TicketPage<'_>) -> Markup {
                         @if let Some(due) = view.deadline.due { (due.format("%Y-%m-%d")) " " }
                         span class=(light_class) { (light_text) }
                         @if view.deadline.paused_days > 0 { "（暂停" (view.deadline.paused_days) "个工作日）" }
+                    }
+                    @if let Some(score) = view.life.evaluation {
+                        dt { "好差评" } dd id="rating" {
+                            (evaluation_label(score))
+                            @if score <= UNSATISFIED {
+                                @match view.life.followed_up {
+                                    Some(d) => { "（已于" (d.format("%Y-%m-%d")) "回访答复）" }
+                                    None => { "（待回访答复）" }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -474,8 +488,12 @@ fn action_fields(kind: EventKind, view: &TicketView, windows: &[String]) -> Mark
             _ => {}
         }
         label {
-            @if kind == EventKind::Rejected { "不予受理理由 " } @else { "说明 " }
-            @if kind == EventKind::Rejected {
+            @match kind {
+                EventKind::Rejected => "不予受理理由 ",
+                EventKind::FollowedUp => "回访答复（向申请人说明的处理结果） ",
+                _ => "说明 ",
+            }
+            @if matches!(kind, EventKind::Rejected | EventKind::FollowedUp) {
                 input type="text" name="note" required;
             } @else {
                 input type="text" name="note";

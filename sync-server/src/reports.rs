@@ -1,0 +1,475 @@
+//! Monthly and annual statistics of the kind counties publish (see the seeds): cases by
+//! township, point and item; registered, accepted, completed and completed on time; average
+//! working days taken; satisfaction; and the trips and fares the proxy saved villagers.
+//!
+//! Each measure counts by its own day (a ticket registered in March and completed in April
+//! counts as registered in March and completed in April), read from the ticket index's
+//! covering indexes, one grouped query per measure.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use rusqlite::params_from_iter;
+
+use agent_core::domain::catalog::Catalog;
+use agent_core::domain::directory::Directory;
+
+use crate::error::{Error, Result};
+use crate::index::{day, refresh_all, Scope, Where};
+use crate::store::ServerStore;
+
+/// Round trips to the county seat each delivered ticket saved its applicant: one to apply
+/// and one to collect the result.
+pub const TRIPS_PER_TICKET: i64 = 2;
+
+/// A month or a year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Month(i32, u32),
+    Year(i32),
+}
+
+impl Period {
+    /// `2026-11` or `2026`.
+    pub fn parse(text: &str) -> Result<Period> {
+        let bad = || Error::BadRequest("统计期应为 2026-11（月报）或 2026（年报）".into());
+        let text = text.trim();
+        let period = match text.split_once('-') {
+            Some((y, m)) => {
+                Period::Month(y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?)
+            }
+            None => Period::Year(text.parse().map_err(|_| bad())?),
+        };
+        // Both ends must be real days.
+        period.first().ok_or_else(bad)?;
+        period.last().ok_or_else(bad)?;
+        Ok(period)
+    }
+
+    /// The month holding `day`.
+    pub fn month_of(day: NaiveDate) -> Period {
+        Period::Month(day.year(), day.month())
+    }
+
+    pub fn first(self) -> Option<NaiveDate> {
+        match self {
+            Period::Month(y, m) => NaiveDate::from_ymd_opt(y, m, 1),
+            Period::Year(y) => NaiveDate::from_ymd_opt(y, 1, 1),
+        }
+        .filter(|d| (2000..=2999).contains(&d.year()))
+    }
+
+    pub fn last(self) -> Option<NaiveDate> {
+        let next = match self {
+            Period::Month(y, 12) | Period::Year(y) => NaiveDate::from_ymd_opt(y + 1, 1, 1),
+            Period::Month(y, m) => NaiveDate::from_ymd_opt(y, m + 1, 1),
+        };
+        next.and_then(|d| d.pred_opt())
+    }
+
+    /// As in a URL: `2026-11` or `2026`.
+    pub fn key(self) -> String {
+        match self {
+            Period::Month(y, m) => format!("{y}-{m:02}"),
+            Period::Year(y) => y.to_string(),
+        }
+    }
+
+    /// As in a title: `2026年11月` or `2026年`.
+    pub fn label(self) -> String {
+        match self {
+            Period::Month(y, m) => format!("{y}年{m}月"),
+            Period::Year(y) => format!("{y}年"),
+        }
+    }
+}
+
+/// The figures of one row of a report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    pub registered: i64,
+    pub accepted: i64,
+    pub completed: i64,
+    pub on_time: i64,
+    /// Working days taken by the completed tickets, summed (for the average).
+    pub days_taken: i64,
+    /// Completed tickets with a stage over its budget.
+    pub stage_overruns: i64,
+    /// Ratings by score, index 0 = 1 非常不满意 … 4 = 5 非常满意.
+    pub ratings: [i64; 5],
+    pub delivered: i64,
+    /// Round trips to the county seat saved, the kilometres and the fares they would have
+    /// cost (from each point's distance and fare).
+    pub trips_saved: i64,
+    pub km_saved: f64,
+    pub fare_saved_fen: i64,
+}
+
+impl Figures {
+    fn add(&mut self, o: &Figures) {
+        self.registered += o.registered;
+        self.accepted += o.accepted;
+        self.completed += o.completed;
+        self.on_time += o.on_time;
+        self.days_taken += o.days_taken;
+        self.stage_overruns += o.stage_overruns;
+        for (a, b) in self.ratings.iter_mut().zip(o.ratings) {
+            *a += b;
+        }
+        self.delivered += o.delivered;
+        self.trips_saved += o.trips_saved;
+        self.km_saved += o.km_saved;
+        self.fare_saved_fen += o.fare_saved_fen;
+    }
+
+    pub fn rated(&self) -> i64 {
+        self.ratings.iter().sum()
+    }
+
+    /// Per cent completed on time; None when nothing was completed.
+    pub fn on_time_rate(&self) -> Option<f64> {
+        percent(self.on_time, self.completed)
+    }
+
+    /// Average working days from acceptance to completion (paused days excluded).
+    pub fn average_days(&self) -> Option<f64> {
+        (self.completed > 0).then(|| self.days_taken as f64 / self.completed as f64)
+    }
+
+    /// Per cent of ratings 基本满意 or better.
+    pub fn satisfaction_rate(&self) -> Option<f64> {
+        percent(self.ratings[2..].iter().sum(), self.rated())
+    }
+}
+
+fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
+}
+
+/// One row: its key (township code, point number, item code or month), name and figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub key: String,
+    pub name: String,
+    pub figures: Figures,
+}
+
+/// A report for one period and scope.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub period: Period,
+    pub total: Figures,
+    pub by_township: Vec<Line>,
+    pub by_point: Vec<Line>,
+    pub by_item: Vec<Line>,
+    /// An annual report's months (empty for a monthly report).
+    pub by_month: Vec<Line>,
+}
+
+/// Where a count lands: township, point, item, month.
+type Key = (String, u32, String, u32);
+
+/// The report for `period` in `scope`.
+pub fn report(store: &mut ServerStore, scope: &Scope, period: Period) -> Result<Report> {
+    refresh_all(store)?;
+    let (Some(first), Some(last)) = (period.first(), period.last()) else {
+        return Err(Error::BadRequest("统计期无效".into()));
+    };
+    let (first, last) = (day(first), day(last));
+    let mut cells: BTreeMap<Key, Figures> = BTreeMap::new();
+    let conn = store.conn();
+    // (day column, extra condition, extra selected columns, how a row adds to a cell)
+    let grouped = |column: &str,
+                   extra: &str,
+                   selected: &str,
+                   cells: &mut BTreeMap<Key, Figures>,
+                   put: &dyn Fn(&rusqlite::Row<'_>, &mut Figures) -> rusqlite::Result<()>|
+     -> Result<()> {
+        let mut w = Where::default();
+        w.add(&format!("{column} >= ?"), first.clone());
+        w.add(&format!("{column} <= ?"), last.clone());
+        if !extra.is_empty() {
+            w.clauses.push(extra.into());
+        }
+        scope.push(&mut w);
+        let sql =
+            format!(
+            "SELECT township, point, item_code, CAST(substr({column}, 6, 2) AS INTEGER){selected}
+             FROM ticket_index WHERE {} GROUP BY 1, 2, 3, 4{}",
+            w.sql(),
+            if column == "evaluated" { ", evaluation" } else { "" }
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(&w.values))?;
+        while let Some(r) = rows.next()? {
+            let key: Key = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            put(r, cells.entry(key).or_default())?;
+        }
+        Ok(())
+    };
+    grouped("registered", "", ", COUNT(*)", &mut cells, &|r, f| {
+        f.registered += r.get::<_, i64>(4)?;
+        Ok(())
+    })?;
+    grouped("accepted", "", ", COUNT(*)", &mut cells, &|r, f| {
+        f.accepted += r.get::<_, i64>(4)?;
+        Ok(())
+    })?;
+    grouped(
+        "finished",
+        "outcome IS NOT NULL",
+        ", COUNT(*), COALESCE(SUM(on_time), 0), COALESCE(SUM(days_taken), 0),
+           SUM(stages_over <> '')",
+        &mut cells,
+        &|r, f| {
+            f.completed += r.get::<_, i64>(4)?;
+            f.on_time += r.get::<_, i64>(5)?;
+            f.days_taken += r.get::<_, i64>(6)?;
+            f.stage_overruns += r.get::<_, i64>(7)?;
+            Ok(())
+        },
+    )?;
+    grouped(
+        "evaluated",
+        "",
+        ", evaluation, COUNT(*)",
+        &mut cells,
+        &|r, f| {
+            let score: i64 = r.get(4)?;
+            if let Some(slot) = usize::try_from(score - 1)
+                .ok()
+                .and_then(|i| f.ratings.get_mut(i))
+            {
+                *slot += r.get::<_, i64>(5)?;
+            }
+            Ok(())
+        },
+    )?;
+    grouped("delivered", "", ", COUNT(*)", &mut cells, &|r, f| {
+        f.delivered += r.get::<_, i64>(4)?;
+        Ok(())
+    })?;
+    let directory = store.directory()?;
+    let catalog = store.catalog()?;
+    Ok(roll_up(period, cells, &directory, catalog.as_ref()))
+}
+
+/// Add each cell's savings, then sum the cells by township, point, item and month.
+fn roll_up(
+    period: Period,
+    mut cells: BTreeMap<Key, Figures>,
+    directory: &Directory,
+    catalog: Option<&Catalog>,
+) -> Report {
+    let mut total = Figures::default();
+    let mut townships: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut points: BTreeMap<u32, Figures> = BTreeMap::new();
+    let mut items: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut months: BTreeMap<u32, Figures> = BTreeMap::new();
+    for ((township, point, item, month), f) in &mut cells {
+        f.trips_saved = f.delivered * TRIPS_PER_TICKET;
+        if let Some(p) = directory.point(*point) {
+            f.km_saved = f.trips_saved as f64 * 2.0 * p.distance_km;
+            f.fare_saved_fen = f.trips_saved * p.fare_fen;
+        }
+        total.add(f);
+        townships.entry(township.clone()).or_default().add(f);
+        points.entry(*point).or_default().add(f);
+        items.entry(item.clone()).or_default().add(f);
+        months.entry(*month).or_default().add(f);
+    }
+    let lines = |named: Vec<(String, String, Figures)>| {
+        named
+            .into_iter()
+            .map(|(key, name, figures)| Line { key, name, figures })
+            .collect::<Vec<_>>()
+    };
+    Report {
+        period,
+        total,
+        by_township: lines(
+            townships
+                .into_iter()
+                .map(|(code, f)| {
+                    let name = directory
+                        .township(&code)
+                        .map_or(code.clone(), |t| t.name.clone());
+                    (code, name, f)
+                })
+                .collect(),
+        ),
+        by_point: lines(
+            points
+                .into_iter()
+                .map(|(n, f)| {
+                    let name = directory.point(n).map_or(n.to_string(), |p| p.name.clone());
+                    (n.to_string(), name, f)
+                })
+                .collect(),
+        ),
+        by_item: lines(
+            items
+                .into_iter()
+                .map(|(code, f)| {
+                    let name = catalog
+                        .and_then(|c| c.item(&code))
+                        .map_or(code.clone(), |i| i.name.clone());
+                    (code, name, f)
+                })
+                .collect(),
+        ),
+        by_month: match period {
+            Period::Month(..) => Vec::new(),
+            Period::Year(_) => lines(
+                (1..=12)
+                    .map(|m| {
+                        let f = months.remove(&m).unwrap_or_default();
+                        (m.to_string(), format!("{m}月"), f)
+                    })
+                    .collect(),
+            ),
+        },
+    }
+}
+
+/// The columns of every export, in order.
+pub const COLUMNS: [&str; 14] = [
+    "分组",
+    "编码",
+    "名称",
+    "登记",
+    "受理",
+    "办结",
+    "按时办结",
+    "按时办结率(%)",
+    "平均用时(工作日)",
+    "环节超时",
+    "评价",
+    "满意率(%)",
+    "节省往返(次)",
+    "节省路费(元)",
+];
+
+/// A cell of an export row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+    Empty,
+}
+
+impl Report {
+    /// Every row of the report as the exports write it: the total, then each grouping.
+    pub fn rows(&self) -> Vec<Vec<Cell>> {
+        let total = Line {
+            key: String::new(),
+            name: self.period.label(),
+            figures: self.total.clone(),
+        };
+        let groups: [(&str, &[Line]); 5] = [
+            ("合计", std::slice::from_ref(&total)),
+            ("月份", &self.by_month),
+            ("乡镇", &self.by_township),
+            ("代办点", &self.by_point),
+            ("事项", &self.by_item),
+        ];
+        let mut rows = Vec::new();
+        for (group, lines) in groups {
+            for line in lines {
+                rows.push(row(group, line));
+            }
+        }
+        rows
+    }
+}
+
+fn row(group: &str, line: &Line) -> Vec<Cell> {
+    let f = &line.figures;
+    let n = |v: i64| Cell::Number(v as f64);
+    let rate = |v: Option<f64>| v.map_or(Cell::Empty, |v| Cell::Number((v * 10.0).round() / 10.0));
+    vec![
+        Cell::Text(group.into()),
+        Cell::Text(line.key.clone()),
+        Cell::Text(line.name.clone()),
+        n(f.registered),
+        n(f.accepted),
+        n(f.completed),
+        n(f.on_time),
+        rate(f.on_time_rate()),
+        rate(f.average_days()),
+        n(f.stage_overruns),
+        n(f.rated()),
+        rate(f.satisfaction_rate()),
+        n(f.trips_saved),
+        Cell::Number(f.fare_saved_fen as f64 / 100.0),
+    ]
+}
+
+/// The report as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese).
+pub fn to_csv(report: &Report) -> Result<Vec<u8>> {
+    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let failed = |e: csv::Error| Error::Internal(format!("CSV: {e}"));
+    out.write_record(COLUMNS).map_err(failed)?;
+    for r in report.rows() {
+        out.write_record(r.iter().map(|c| match c {
+            Cell::Text(t) => t.clone(),
+            Cell::Number(v) => v.to_string(),
+            Cell::Empty => String::new(),
+        }))
+        .map_err(failed)?;
+    }
+    out.into_inner()
+        .map_err(|e| Error::Internal(format!("CSV: {e}")))
+}
+
+/// The report as an XLSX workbook: one sheet, the same rows as the CSV.
+pub fn to_xlsx(report: &Report) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let failed = |e: rust_xlsxwriter::XlsxError| Error::Internal(format!("XLSX: {e}"));
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet
+        .set_name(format!("{}统计", report.period.label()))
+        .map_err(failed)?;
+    let bold = Format::new().set_bold();
+    for (c, title) in (0u16..).zip(COLUMNS) {
+        sheet
+            .write_string_with_format(0, c, title, &bold)
+            .map_err(failed)?;
+    }
+    for (r, cells) in (1u32..).zip(report.rows()) {
+        for (c, cell) in (0u16..).zip(cells) {
+            match cell {
+                Cell::Text(t) => sheet.write_string(r, c, t).map(|_| ()),
+                Cell::Number(v) => sheet.write_number(r, c, v).map(|_| ()),
+                Cell::Empty => Ok(()),
+            }
+            .map_err(failed)?;
+        }
+    }
+    sheet.set_column_width(2, 24).map_err(failed)?;
+    book.save_to_buffer().map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_and_bound() {
+        let m = Period::parse("2026-02").unwrap();
+        assert_eq!(m.first(), NaiveDate::from_ymd_opt(2026, 2, 1));
+        assert_eq!(m.last(), NaiveDate::from_ymd_opt(2026, 2, 28));
+        assert_eq!(
+            Period::parse("2026").unwrap().last(),
+            NaiveDate::from_ymd_opt(2026, 12, 31)
+        );
+        assert_eq!(
+            Period::parse("2026-12").unwrap().last(),
+            NaiveDate::from_ymd_opt(2026, 12, 31)
+        );
+        for bad in ["", "2026-13", "2026-00", "abc", "99999", "2026-1-1"] {
+            assert!(Period::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
