@@ -385,10 +385,7 @@ fn a_months_report_and_its_xlsx_agree_with_the_tickets_and_a_bad_rating_is_follo
         .map(|c| c.to_string())
         .collect();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let total = sheet
-        .rows()
-        .find(|r| r[0] == "合计")
-        .expect("a total row");
+    let total = sheet.rows().find(|r| r[0] == "合计").expect("a total row");
     let num = |row: &[calamine::Data], name: &str| row[col(name)].as_f64().unwrap() as i64;
     assert_eq!(
         Expected {

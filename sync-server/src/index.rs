@@ -263,6 +263,15 @@ impl Scope {
         }
     }
 
+    /// A township's scope, for tests of the modules that read the index.
+    #[cfg(test)]
+    pub(crate) fn township(code: &str) -> Scope {
+        Scope {
+            township: Some(code.into()),
+            window: None,
+        }
+    }
+
     pub(crate) fn push(&self, w: &mut Where) {
         if let Some(t) = &self.township {
             w.add("+township = ?", t.clone());

@@ -16,7 +16,7 @@ use agent_core::domain::deadline::{self, Light, DEFAULT_MARGIN};
 use agent_core::domain::event::UNSATISFIED;
 
 use crate::error::Result;
-use crate::index::{day, parse_light, refresh_all, Scope, Where};
+use crate::index::{self, day, parse_light, Scope, Where};
 use crate::store::ServerStore;
 
 /// Rows each list on the board shows; the rest are counted.
@@ -150,7 +150,8 @@ pub fn board(
     today: NaiveDate,
     followup_days: u32,
 ) -> Result<Board> {
-    refresh_all(store)?;
+    // One batch, as the lists do; the server folds any backlog in the background.
+    index::refresh(store)?;
     let calendar = store.calendar()?;
     let mut board = Board {
         today,
@@ -392,4 +393,188 @@ fn follow_ups(
         });
     }
     Ok((Listed::cut(all), late))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::params;
+
+    /// A row of the index with what the board reads.
+    struct Row<'a> {
+        ticket: &'a str,
+        township: &'a str,
+        due: Option<&'a str>,
+        stage: Option<(&'a str, &'a str, u32)>,
+        fee: (i64, i64),
+        finished: Option<(&'a str, bool)>,
+        rating: Option<(u8, &'a str, Option<&'a str>)>,
+    }
+
+    impl Default for Row<'_> {
+        fn default() -> Self {
+            Row {
+                ticket: "",
+                township: "t1",
+                due: None,
+                stage: None,
+                fee: (0, 0),
+                finished: None,
+                rating: None,
+            }
+        }
+    }
+
+    fn put(store: &ServerStore, r: Row<'_>) {
+        store
+            .conn()
+            .execute(
+                "INSERT INTO ticket_index (ticket, point, township, item_code, item_name,
+                     applicant, id_number, phone, status, needs_review, window, registered, due,
+                     fee_fen, statutory_fen, stage, stage_start, stage_budget, finished, outcome,
+                     on_time, evaluation, evaluated, answered, live)
+                 VALUES (?1, 101, ?2, 'SB001', '失业证办理', '张三', 'X', '', 'accepted', 0, '',
+                     '2026-06-01', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    r.ticket,
+                    r.township,
+                    r.due,
+                    r.fee.0,
+                    r.fee.1,
+                    r.stage.map(|s| s.0),
+                    r.stage.map(|s| s.1),
+                    r.stage.map(|s| s.2),
+                    r.finished.map(|f| f.0),
+                    r.finished.map(|_| "approved"),
+                    r.finished.map(|f| f.1),
+                    r.rating.map(|f| f.0),
+                    r.rating.map(|f| f.1),
+                    r.rating.and_then(|f| f.2),
+                    r.due.is_some() || r.stage.is_some(),
+                ],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn the_board_lights_lists_and_follows_up_as_of_today() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ServerStore::open(dir.path().join("s.db")).unwrap();
+        // Wednesday 2026-06-10; the margin is one working day.
+        let today = NaiveDate::from_ymd_opt(2026, 6, 10).unwrap();
+        put(
+            &store,
+            Row {
+                ticket: "late",
+                due: Some("2026-06-09"),
+                ..Row::default()
+            },
+        );
+        put(
+            &store,
+            Row {
+                ticket: "soon",
+                due: Some("2026-06-11"),
+                ..Row::default()
+            },
+        );
+        put(
+            &store,
+            Row {
+                ticket: "fine",
+                township: "t2",
+                due: Some("2026-06-30"),
+                // Township review from Monday the 8th, one day allowed: two taken.
+                stage: Some(("township_review", "2026-06-08", 1)),
+                ..Row::default()
+            },
+        );
+        put(
+            &store,
+            Row {
+                ticket: "fee",
+                fee: (1500, 1000),
+                finished: Some(("2026-06-05", true)),
+                rating: Some((2, "2026-06-01", None)),
+                ..Row::default()
+            },
+        );
+        put(
+            &store,
+            Row {
+                ticket: "slow",
+                finished: Some(("2026-06-09", false)),
+                rating: Some((1, "2026-06-09", Some("2026-06-10"))),
+                ..Row::default()
+            },
+        );
+        put(
+            &store,
+            Row {
+                ticket: "old",
+                finished: Some(("2026-04-01", false)),
+                rating: Some((5, "2026-06-09", None)),
+                ..Row::default()
+            },
+        );
+        let b = board(&mut store, &Scope::default(), today, 5).unwrap();
+        assert_eq!(
+            b.lights,
+            Lights {
+                green: 1,
+                yellow: 1,
+                red: 1
+            }
+        );
+        assert_eq!(
+            b.by_township,
+            [
+                (
+                    "t1".to_owned(),
+                    Lights {
+                        green: 0,
+                        yellow: 1,
+                        red: 1
+                    }
+                ),
+                (
+                    "t2".to_owned(),
+                    Lights {
+                        green: 1,
+                        yellow: 0,
+                        red: 0
+                    }
+                )
+            ]
+        );
+        let numbers = |l: &[Late]| l.iter().map(|l| l.number.clone()).collect::<Vec<_>>();
+        assert_eq!(numbers(&b.overdue.rows), ["late"]);
+        assert_eq!(b.overdue.rows[0].remaining, Some(-1));
+        assert_eq!(numbers(&b.due_soon.rows), ["soon"]);
+        assert_eq!(b.overruns.total, 1);
+        assert_eq!(
+            (b.overruns.rows[0].taken, b.overruns.rows[0].budget),
+            (2, 1)
+        );
+        assert_eq!(b.fees.rows.len(), 1);
+        assert_eq!(b.fees.rows[0].charged_fen, 1500);
+        // The last 30 days: two completed, one on time (April's is older).
+        assert_eq!((b.completed, b.on_time), (2, 1));
+        assert_eq!(b.ratings, [1, 1, 0, 0, 1]);
+        // The answered one is gone; the other is past its five working days.
+        assert_eq!(b.follow_ups.total, 1);
+        let f = &b.follow_ups.rows[0];
+        assert_eq!(
+            (f.number.as_str(), f.due),
+            ("fee", NaiveDate::from_ymd_opt(2026, 6, 8))
+        );
+        assert_eq!((f.light, b.follow_ups_late), (Some(Light::Red), 1));
+
+        // A township sees its own.
+        let b = board(&mut store, &Scope::township("t2"), today, 5).unwrap();
+        assert_eq!(
+            (b.lights.total(), b.fees.total, b.follow_ups.total),
+            (1, 0, 0)
+        );
+    }
 }
