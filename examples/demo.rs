@@ -103,6 +103,7 @@ fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<
         parent: parent.map(str::to_owned),
         sync_interval_secs: 0,
         followup_days: sync_server::config::DEFAULT_FOLLOWUP_DAYS,
+        sms: None,
         parent_ca: None,
         tls: None,
     };

@@ -26,6 +26,7 @@ pub fn township() -> Township {
         code: "431023101".into(),
         name: "柏林镇".into(),
         server: None,
+        phone: Some("13807310101".into()),
     }
 }
 
@@ -40,6 +41,7 @@ pub fn points() -> Vec<Point> {
             township: township().code,
             distance_km: 18.0 + 7.5 * i as f64,
             fare_fen: 1_000 + 400 * i as i64,
+            agent_phone: Some(format!("1390731{:04}", 101 + i)),
         })
         .collect()
 }
@@ -50,6 +52,7 @@ pub fn second_township() -> Township {
         code: "431023102".into(),
         name: "龙潭镇".into(),
         server: None,
+        phone: Some("13807310102".into()),
     }
 }
 
@@ -64,6 +67,7 @@ pub fn district_directory() -> DirectoryPart {
         township: second.code.clone(),
         distance_km: 25.0 + 9.0 * i as f64,
         fare_fen: 1_200 + 500 * i as i64,
+        agent_phone: Some(format!("1390731{:04}", 201 + i)),
     }));
     DirectoryPart {
         townships: vec![township(), second],

@@ -216,6 +216,7 @@ fn village_points() -> Vec<(Point, f64)> {
         township: TOWNSHIP.into(),
         distance_km: 12.0 + 2.5 * i as f64,
         fare_fen: 800 + 150 * i as i64,
+        agent_phone: None,
     }));
     points
         .into_iter()

@@ -231,6 +231,7 @@ fn directory_json(points: &[u32], township: ServerIdentity) -> Res<String> {
             code: TOWNSHIP.into(),
             name: "柏林镇".into(),
             server: Some(township),
+            phone: None,
         }],
         points: points
             .iter()
@@ -240,6 +241,7 @@ fn directory_json(points: &[u32], township: ServerIdentity) -> Res<String> {
                 township: TOWNSHIP.into(),
                 distance_km: 20.0,
                 fare_fen: 1_000,
+                agent_phone: None,
             })
             .collect(),
         ..DirectoryPart::default()

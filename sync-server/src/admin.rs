@@ -163,9 +163,18 @@ pub async fn serve(
     let state = AppState::new(store, info(&config))
         .with_parent(config.parent.clone())
         .with_parent_ca(parent_ca)
-        .with_https(tls.is_some());
+        .with_https(tls.is_some())
+        .with_sms(config.sms.clone());
     tracing::info!(role = ?config.role, name = %config.name, "serving");
     tokio::spawn(state.clone().index_forever());
+    if let Some(sms) = &config.sms {
+        let gateway = crate::sms::service::Gateway::open(sms, data)?;
+        tokio::spawn(crate::sms::service::run(
+            state.clone(),
+            sms.clone(),
+            gateway,
+        ));
+    }
     match (&config.parent, config.sync_interval_secs) {
         (Some(parent), 0) => tracing::info!(%parent, "syncing with the district when asked"),
         (Some(parent), secs) => {

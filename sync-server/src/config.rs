@@ -63,6 +63,9 @@ pub struct Config {
     /// `https://` (townships); relative to the data directory or absolute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_ca: Option<PathBuf>,
+    /// `[sms]`: the SMS gateway this server runs, if any (written by hand, never by `init`).
+    #[serde(default, skip_serializing)]
+    pub sms: Option<crate::sms::service::SmsConfig>,
     /// Serve HTTPS with this certificate and key (`sync-server make-cert`); plain HTTP
     /// without. Last: a TOML table follows the plain keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +142,9 @@ impl Config {
                 return Err("`parent_ca` is set but `parent` is not an https:// URL".into())
             }
             _ => {}
+        }
+        if let Some(sms) = &self.sms {
+            sms.check()?;
         }
         if self.followup_days == 0 {
             return Err("`followup_days` must be at least 1 working day".into());

@@ -52,6 +52,8 @@ pub struct AppState {
     pub https: bool,
     /// Failed sign-ins by address.
     throttle: Arc<crate::throttle::Throttle>,
+    /// The SMS gateway's settings, when this server runs one (inbound callbacks need them).
+    pub sms: Option<Arc<crate::sms::service::SmsConfig>>,
 }
 
 /// A township's district: where to sync, one sync at a time, and a nudge when something
@@ -80,7 +82,14 @@ impl AppState {
             parent: None,
             https: false,
             throttle: Arc::default(),
+            sms: None,
         }
+    }
+
+    /// Run (and take callbacks for) this SMS gateway.
+    pub fn with_sms(mut self, sms: Option<crate::sms::service::SmsConfig>) -> Self {
+        self.sms = sms.map(Arc::new);
+        self
     }
 
     /// Served over HTTPS (console cookies are then Secure).
@@ -255,6 +264,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api_router())
         .merge(crate::console::router())
         .merge(crate::public::router())
+        .merge(crate::sms::callback::router())
         .with_state(state)
 }
 

@@ -28,6 +28,7 @@ pub mod http;
 pub mod index;
 pub mod public;
 pub mod reports;
+pub mod sms;
 pub mod staff;
 pub mod store;
 pub mod supervision;

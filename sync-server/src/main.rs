@@ -240,6 +240,7 @@ fn run(cli: Cli) -> Result<()> {
                 parent,
                 sync_interval_secs: sync_interval,
                 followup_days: sync_server::config::DEFAULT_FOLLOWUP_DAYS,
+                sms: None,
                 parent_ca,
                 tls: None,
             };

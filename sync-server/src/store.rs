@@ -32,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_index_dates.sql"),
     include_str!("migrations/007_supervision.sql"),
     include_str!("migrations/008_catalog_versions.sql"),
+    include_str!("migrations/009_sms.sql"),
+    include_str!("migrations/010_board_index.sql"),
 ];
 
 /// The schema version this build writes.

@@ -33,11 +33,11 @@ pub struct Lights {
 }
 
 impl Lights {
-    fn add(&mut self, light: Light) {
+    fn add(&mut self, light: Light, n: i64) {
         match light {
-            Light::Green => self.green += 1,
-            Light::Yellow => self.yellow += 1,
-            Light::Red => self.red += 1,
+            Light::Green => self.green += n,
+            Light::Yellow => self.yellow += n,
+            Light::Red => self.red += n,
         }
     }
 
@@ -132,8 +132,6 @@ pub struct Board {
     pub on_time: i64,
     /// Ratings in the last [`RECENT_DAYS`] days, index 0 = score 1 … index 4 = score 5.
     pub ratings: [i64; 5],
-    /// Live tickets whose due date the calendar cannot place in a light (a year missing).
-    pub unplaced: i64,
 }
 
 impl Board {
@@ -169,7 +167,6 @@ pub fn board(
         completed: 0,
         on_time: 0,
         ratings: [0; 5],
-        unplaced: 0,
     };
     live(store, scope, &calendar, &mut board)?;
     recent(store, scope, &mut board)?;
@@ -180,97 +177,221 @@ pub fn board(
     Ok(board)
 }
 
-/// One pass over the live tickets: lights by dimension, the late lists, open stage overruns.
+/// The light of a live row as SQL: red past due, yellow within the margin, green beyond it
+/// (the same cut as the list's light filter); a paused clock keeps the light it paused with.
+/// Binds `?1` today and `?2` the first green due date.
+const LIGHT: &str = "CASE WHEN due IS NULL THEN paused_light WHEN due < ?1 THEN 'red'
+     WHEN due < ?2 THEN 'yellow' ELSE 'green' END";
+
+/// The live tickets: lights counted by township, point, window and item in SQL, the overdue
+/// and due-soon lists, open stages over budget.
 fn live(store: &ServerStore, scope: &Scope, cal: &Calendar, board: &mut Board) -> Result<()> {
     let today = board.today;
+    let green_from = cal
+        .add_working_days(today, DEFAULT_MARGIN + 1)
+        .map_err(|g| crate::error::Error::BadRequest(format!("工作日历未包含{}年", g.year)))?;
     let mut w = Where::default();
-    w.clauses.push("live".into());
+    w.values.push(day(today).into());
+    w.values.push(day(green_from).into());
+    w.clauses
+        .push("live AND (due IS NOT NULL OR paused_light IS NOT NULL)".into());
     scope.push(&mut w);
+    // By item code (in the covering index); the names come from the catalog.
     let sql = format!(
-        "SELECT ticket, township, point, window, item_name, due, paused_light, stage,
-                stage_start, stage_budget
-         FROM ticket_index WHERE {}",
+        "SELECT township, point, window, item_code, {LIGHT}, COUNT(*) FROM ticket_index
+         WHERE {} GROUP BY 1, 2, 3, 4, 5",
         w.sql()
     );
-    let mut stmt = store.conn().prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(&w.values))?;
     let mut townships: BTreeMap<String, Lights> = BTreeMap::new();
     let mut points: BTreeMap<u32, Lights> = BTreeMap::new();
     let mut windows: BTreeMap<String, Lights> = BTreeMap::new();
     let mut items: BTreeMap<String, Lights> = BTreeMap::new();
-    let (mut overdue, mut due_soon, mut overruns) = (Vec::new(), Vec::new(), Vec::new());
-    while let Some(r) = rows.next()? {
-        let number: String = r.get(0)?;
-        let township: String = r.get(1)?;
-        let point: u32 = r.get(2)?;
-        let window: String = r.get(3)?;
-        let item_name: String = r.get(4)?;
-        let due = date(r.get::<_, Option<String>>(5)?);
-        let paused = r.get::<_, Option<String>>(6)?.and_then(|p| parse_light(&p));
-        if let (Some(stage), Some(start), Some(budget)) = (
-            r.get::<_, Option<String>>(7)?,
-            date(r.get::<_, Option<String>>(8)?),
-            r.get::<_, Option<u32>>(9)?,
-        ) {
-            if let Ok(taken) = cal.working_days_between(start, today) {
-                if budget > 0 && taken > budget {
-                    overruns.push(Overrun {
-                        number: number.clone(),
-                        point,
-                        item_name: item_name.clone(),
-                        stage,
-                        start,
-                        taken,
-                        budget,
-                    });
-                }
+    {
+        let mut stmt = store.conn().prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(&w.values))?;
+        while let Some(r) = rows.next()? {
+            let Some(light) = r.get::<_, Option<String>>(4)?.and_then(|l| parse_light(&l)) else {
+                continue;
+            };
+            let n: i64 = r.get(5)?;
+            let window: String = r.get(2)?;
+            board.lights.add(light, n);
+            townships.entry(r.get(0)?).or_default().add(light, n);
+            points.entry(r.get(1)?).or_default().add(light, n);
+            if !window.is_empty() {
+                windows.entry(window).or_default().add(light, n);
             }
-        }
-        let (light, remaining) = match (due, paused) {
-            (Some(due), _) => match deadline::remaining(cal, today, due) {
-                Ok(left) => (deadline::light(left, DEFAULT_MARGIN), Some(left)),
-                Err(_) => {
-                    board.unplaced += 1;
-                    continue;
-                }
-            },
-            (None, Some(light)) => (light, None),
-            // Only an open stage keeps it live (e.g. a result on its way back).
-            (None, None) => continue,
-        };
-        board.lights.add(light);
-        townships.entry(township).or_default().add(light);
-        points.entry(point).or_default().add(light);
-        if !window.is_empty() {
-            windows.entry(window).or_default().add(light);
-        }
-        items.entry(item_name.clone()).or_default().add(light);
-        let late = Late {
-            number,
-            point,
-            item_name,
-            due,
-            remaining,
-        };
-        match light {
-            Light::Red => overdue.push(late),
-            Light::Yellow => due_soon.push(late),
-            Light::Green => {}
+            items.entry(r.get(3)?).or_default().add(light, n);
         }
     }
-    // Most urgent first; paused tickets (no count of days) after those that are counting.
-    let urgency = |l: &Late| (l.remaining.is_none(), l.remaining, l.number.clone());
-    overdue.sort_by_key(urgency);
-    due_soon.sort_by_key(urgency);
-    overruns.sort_by_key(|o| (std::cmp::Reverse(o.taken - o.budget), o.number.clone()));
-    board.overdue = Listed::cut(overdue);
-    board.due_soon = Listed::cut(due_soon);
-    board.overruns = Listed::cut(overruns);
     board.by_township = townships.into_iter().collect();
     board.by_point = points.into_iter().collect();
     board.by_window = windows.into_iter().collect();
-    board.by_item = items.into_iter().collect();
+    let catalog = store.catalog()?;
+    let name = |code: String| {
+        catalog
+            .as_ref()
+            .and_then(|c| c.item(&code))
+            .map_or(code.clone(), |i| i.name.clone())
+    };
+    board.by_item = items.into_iter().map(|(code, l)| (name(code), l)).collect();
+    let total = |n: i64| usize::try_from(n).unwrap_or(0);
+    board.overdue = Listed {
+        rows: late(store, scope, cal, today, "due < ?", None, Light::Red)?,
+        total: total(board.lights.red),
+    };
+    board.due_soon = Listed {
+        rows: late(
+            store,
+            scope,
+            cal,
+            today,
+            "due >= ? AND due < ?",
+            Some(green_from),
+            Light::Yellow,
+        )?,
+        total: total(board.lights.yellow),
+    };
+    board.overruns = overruns(store, scope, cal, today)?;
     Ok(())
+}
+
+/// The first [`LIST`] tickets whose due date is in `range` (its `?`s bound to today, then
+/// `upto`), most urgent first (an index walk), then those paused with `light`.
+fn late(
+    store: &ServerStore,
+    scope: &Scope,
+    cal: &Calendar,
+    today: NaiveDate,
+    range: &str,
+    upto: Option<NaiveDate>,
+    light: Light,
+) -> Result<Vec<Late>> {
+    let mut counting = Where::default();
+    counting.clauses.push(format!("live AND {range}"));
+    counting.values.push(day(today).into());
+    if let Some(upto) = upto {
+        counting.values.push(day(upto).into());
+    }
+    scope.push(&mut counting);
+    let mut paused = Where::default();
+    paused.clauses.push("live AND due IS NULL".into());
+    paused.add(
+        "paused_light = ?",
+        crate::index::light_str(light).to_owned(),
+    );
+    scope.push(&mut paused);
+    let mut rows = Vec::new();
+    for (w, order) in [(counting, "due, ticket"), (paused, "ticket")] {
+        let room = LIST - rows.len();
+        if room == 0 {
+            break;
+        }
+        let sql = format!(
+            "SELECT ticket, point, item_name, due FROM ticket_index WHERE {} ORDER BY {order}
+             LIMIT {room}",
+            w.sql()
+        );
+        let mut stmt = store.conn().prepare(&sql)?;
+        let found = stmt.query_map(params_from_iter(&w.values), |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        for row in found {
+            let (number, point, item_name, due): (String, u32, String, Option<String>) = row?;
+            let due = date(due);
+            rows.push(Late {
+                number,
+                point,
+                item_name,
+                due,
+                remaining: due.and_then(|d| deadline::remaining(cal, today, d).ok()),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The latest day `d` with more than `budget` working days after it up to `today`: a stage
+/// that began on or before it is over its budget. None when the calendar does not reach.
+fn over_from(cal: &Calendar, today: NaiveDate, budget: u32) -> Option<NaiveDate> {
+    let mut d = today;
+    for _ in 0..=(budget * 3 + 30) {
+        d = d.pred_opt()?;
+        if cal.working_days_between(d, today).ok()? > budget {
+            return Some(d);
+        }
+    }
+    None
+}
+
+/// Open stages over their budgets, counted; the longest running first.
+fn overruns(
+    store: &ServerStore,
+    scope: &Scope,
+    cal: &Calendar,
+    today: NaiveDate,
+) -> Result<Listed<Overrun>> {
+    let budgets: Vec<u32> = store
+        .conn()
+        .prepare("SELECT DISTINCT stage_budget FROM ticket_index WHERE live AND stage_budget > 0")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let cases: Vec<(u32, String)> = budgets
+        .into_iter()
+        .filter_map(|b| over_from(cal, today, b).map(|d| (b, day(d))))
+        .collect();
+    if cases.is_empty() {
+        return Ok(Listed::cut(Vec::new()));
+    }
+    let mut w = Where::default();
+    let mut case = String::from("stage_start <= CASE stage_budget");
+    for (b, from) in &cases {
+        case.push_str(" WHEN ? THEN ?");
+        w.values.push(i64::from(*b).into());
+        w.values.push(from.clone().into());
+    }
+    case.push_str(" END");
+    w.clauses.push("live AND stage_budget > 0".into());
+    w.clauses.push(case);
+    scope.push(&mut w);
+    let count_sql = format!("SELECT COUNT(*) FROM ticket_index WHERE {}", w.sql());
+    let total: i64 = store
+        .conn()
+        .query_row(&count_sql, params_from_iter(&w.values), |r| r.get(0))?;
+    // The page's rows picked in the covering index first, then read from the table.
+    let sql = format!(
+        "SELECT ticket, point, item_name, stage, stage_start, stage_budget FROM ticket_index
+         WHERE rowid IN (SELECT rowid FROM ticket_index WHERE {} ORDER BY stage_start, rowid
+             LIMIT {LIST})
+         ORDER BY stage_start, rowid",
+        w.sql()
+    );
+    let mut stmt = store.conn().prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(&w.values))?;
+    let mut list = Vec::new();
+    while let Some(r) = rows.next()? {
+        let Some(start) = date(r.get(4)?) else {
+            continue;
+        };
+        list.push(Overrun {
+            number: r.get(0)?,
+            point: r.get(1)?,
+            item_name: r.get(2)?,
+            stage: r.get(3)?,
+            start,
+            taken: cal.working_days_between(start, today).unwrap_or(0),
+            budget: r.get(5)?,
+        });
+    }
+    Ok(Listed {
+        rows: list,
+        total: usize::try_from(total).unwrap_or(0),
+    })
 }
 
 fn date(text: Option<String>) -> Option<NaiveDate> {
@@ -356,19 +477,39 @@ fn follow_ups(
     today: NaiveDate,
     days: u32,
 ) -> Result<(Listed<FollowUp>, usize)> {
+    // Ratings on or before this day are past their `days` working days to answer.
+    let mut late_upto = None;
+    let mut d = today;
+    for _ in 0..=(days * 3 + 30) {
+        let Some(prev) = d.pred_opt() else { break };
+        d = prev;
+        if cal.add_working_days(d, days).is_ok_and(|due| due < today) {
+            late_upto = Some(day(d));
+            break;
+        }
+    }
     let mut w = Where::default();
     w.add("evaluation <= ?", i64::from(UNSATISFIED));
     w.clauses.push("answered IS NULL".into());
     scope.push(&mut w);
+    let counted = std::iter::once(rusqlite::types::Value::from(late_upto.unwrap_or_default()))
+        .chain(w.values.iter().cloned());
+    let (total, late): (i64, i64) = store.conn().query_row(
+        &format!(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE evaluated <= ?) FROM ticket_index WHERE {}",
+            w.sql()
+        ),
+        params_from_iter(counted),
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let sql = format!(
         "SELECT ticket, point, item_name, evaluation, evaluated FROM ticket_index
-         WHERE {} ORDER BY evaluated, ticket",
+         WHERE {} ORDER BY evaluated, ticket LIMIT {LIST}",
         w.sql()
     );
     let mut stmt = store.conn().prepare(&sql)?;
     let mut rows = stmt.query(params_from_iter(&w.values))?;
-    let mut all = Vec::new();
-    let mut late = 0;
+    let mut list = Vec::new();
     while let Some(r) = rows.next()? {
         let Some(rated) = date(r.get(4)?) else {
             continue;
@@ -379,10 +520,7 @@ fn follow_ups(
                 .ok()
                 .map(|left| deadline::light(left, DEFAULT_MARGIN))
         });
-        if light == Some(Light::Red) {
-            late += 1;
-        }
-        all.push(FollowUp {
+        list.push(FollowUp {
             number: r.get(0)?,
             point: r.get(1)?,
             item_name: r.get(2)?,
@@ -392,7 +530,14 @@ fn follow_ups(
             light,
         });
     }
-    Ok((Listed::cut(all), late))
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
+    Ok((
+        Listed {
+            rows: list,
+            total: count(total),
+        },
+        count(late),
+    ))
 }
 
 #[cfg(test)]

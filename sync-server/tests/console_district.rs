@@ -2,7 +2,8 @@
 //! items with their versions (a change makes the next version, reaches the township and its
 //! tablets at the next sync, and tickets keep the version they were registered under), the
 //! townships and points of the district's directory part (enrolled township servers and
-//! revocations kept), refusals for other roles and bad input that change nothing, and markup
+//! revocations kept; the duty and agent mobiles checked, kept by edits that leave them, and
+//! shown masked in the lists), refusals for other roles and bad input that change nothing, and markup
 //! in the new names shown as text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -656,6 +657,330 @@ fn a_district_admin_adds_and_edits_townships_and_points_keeping_enrollments_and_
         );
     }
     assert!(!page.contains("新场村代办点"), "{page}");
+}
+
+/// A district admin's form, as owned fields.
+fn pairs(fields: &[(&str, &str)]) -> Fields {
+    fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The audit log's latest `n` entries, newest first, as `action|detail`.
+fn latest_audit(server: &Server, n: usize) -> Vec<String> {
+    let conn = db(server);
+    let mut stmt = conn
+        .prepare("SELECT action || '|' || detail FROM audit_log ORDER BY id DESC LIMIT ?1")
+        .unwrap();
+    let rows = stmt
+        .query_map([i64::try_from(n).unwrap()], |r| r.get(0))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn duty_and_agent_phones_are_checked_kept_by_other_edits_and_masked_in_lists() {
+    let c = county();
+    let (d, t) = (&c.district, &c.township);
+    let admin = session(d, "dadmin", STAFF_PASSWORD);
+    let csrf = csrf_of(d, &admin);
+    let ok = |path: &str, fields: &[(&str, &str)]| {
+        let (status, to) = post_form(d, path, &admin, &csrf, &pairs(fields));
+        assert_eq!(
+            (status, to.as_str()),
+            (303, "/console/townships"),
+            "{path} {fields:?}"
+        );
+    };
+    let township_a = format!("/console/townships/{TOWNSHIP_A}");
+    let township = |part: &DirectoryPart, code: &str| {
+        part.townships
+            .iter()
+            .find(|t| t.code == code)
+            .unwrap()
+            .clone()
+    };
+    let point = |part: &DirectoryPart, number: u32| {
+        part.points
+            .iter()
+            .find(|p| p.number == number)
+            .unwrap()
+            .clone()
+    };
+
+    // The demo's phones, masked in the list: point 101's agent 13907310101.
+    let held = district_part(d);
+    assert_eq!(
+        point(&held, 101).agent_phone.as_deref(),
+        Some("13907310101")
+    );
+    let (status, page) = get(d, "/console/townships", &admin);
+    assert_eq!(status, 200, "{page}");
+    let p101 = row(&page, r#"data-point="101""#);
+    assert!(
+        p101.contains(r#"<td class="agent_phone">139****0101</td>"#),
+        "{p101}"
+    );
+    // The district admin's edit form holds it in full.
+    assert!(
+        p101.contains(
+            r#"name="agent_phone" inputmode="tel" placeholder="代理员手机" value="13907310101""#
+        ),
+        "{p101}"
+    );
+
+    // The district admin sets township A's duty mobile and point 101's agent's, as typed
+    // (separators, +86, full-width digits): stored as 11 digits.
+    ok(
+        &township_a,
+        &[("name", "柏林镇"), ("phone", "+86 136-0731-0808")],
+    );
+    ok(
+        "/console/points/101",
+        &[
+            ("name", "柏林村代办点"),
+            ("distance_km", "18"),
+            ("fare", "10"),
+            ("agent_phone", "１５８ ０７３１ ２２２２"),
+        ],
+    );
+    let part = district_part(d);
+    assert_eq!(
+        township(&part, TOWNSHIP_A).phone.as_deref(),
+        Some("13607310808")
+    );
+    let p101 = point(&part, 101);
+    assert_eq!(
+        (p101.agent_phone.as_deref(), p101.fare_fen),
+        (Some("15807312222"), 1000)
+    );
+    // Audited with the phones masked, naming what changed.
+    let audit = latest_audit(d, 2);
+    assert!(
+        audit[1].starts_with("修改乡镇|")
+            && audit[1].contains("值班手机138****0101→136****0808")
+            && !audit[1].contains("名称"),
+        "{audit:?}"
+    );
+    assert!(
+        audit[0].starts_with("修改代办点|")
+            && audit[0].contains("代理员手机139****0101→158****2222"),
+        "{audit:?}"
+    );
+    for full in ["13807310101", "13607310808", "13907310101", "15807312222"] {
+        assert!(!audit.iter().any(|a| a.contains(full)), "{full}: {audit:?}");
+    }
+
+    // A rename and a point edit that leave the phone (not posted, or posted as the form
+    // shows it) keep it.
+    ok(&township_a, &[("name", "柏林新镇")]);
+    ok(
+        "/console/points/101",
+        &[
+            ("name", "柏林村便民代办点"),
+            ("distance_km", "21"),
+            ("fare", "18.5"),
+        ],
+    );
+    let part = district_part(d);
+    let a = township(&part, TOWNSHIP_A);
+    assert_eq!(
+        (a.name.as_str(), a.phone.as_deref()),
+        ("柏林新镇", Some("13607310808"))
+    );
+    let p101 = point(&part, 101);
+    assert_eq!(
+        (p101.name.as_str(), p101.agent_phone.as_deref()),
+        ("柏林村便民代办点", Some("15807312222"))
+    );
+    assert!(
+        !latest_audit(d, 2).iter().any(|a| a.contains("手机")),
+        "unchanged phones audited: {:?}",
+        latest_audit(d, 2)
+    );
+    ok(&township_a, &[("name", "柏林镇"), ("phone", "13607310808")]);
+    assert_eq!(
+        township(&district_part(d), TOWNSHIP_A).phone.as_deref(),
+        Some("13607310808")
+    );
+    // Left empty: none. A new township and point with theirs.
+    ok(
+        "/console/points/102",
+        &[
+            ("name", "东湾村代办点"),
+            ("distance_km", "25.5"),
+            ("fare", "14"),
+            ("agent_phone", " "),
+        ],
+    );
+    ok(
+        "/console/townships",
+        &[
+            ("code", "431023103"),
+            ("name", "新场镇"),
+            ("phone", "13607310303"),
+        ],
+    );
+    ok(
+        "/console/points",
+        &[
+            ("number", "301"),
+            ("name", "新场村代办点"),
+            ("township", "431023103"),
+            ("distance_km", "12.5"),
+            ("fare", "15"),
+            ("agent_phone", "13607310301"),
+        ],
+    );
+    let part = district_part(d);
+    assert_eq!(point(&part, 102).agent_phone, None);
+    assert_eq!(
+        township(&part, "431023103").phone.as_deref(),
+        Some("13607310303")
+    );
+    assert_eq!(
+        point(&part, 301).agent_phone.as_deref(),
+        Some("13607310301")
+    );
+
+    // Bad numbers: a clear reason, the form refused whole, nothing changed.
+    let before = snapshot(d);
+    let point_edit = |phone: &str| {
+        pairs(&[
+            ("name", "改了名的代办点"),
+            ("distance_km", "30"),
+            ("fare", "20"),
+            ("agent_phone", phone),
+        ])
+    };
+    let cases: Vec<(String, Fields, &str)> = vec![
+        (
+            township_a.clone(),
+            pairs(&[("name", "改了名的镇"), ("phone", "12345")]),
+            "值班手机：手机号码应为11位数字，现为5位",
+        ),
+        (
+            township_a.clone(),
+            pairs(&[("name", "改了名的镇"), ("phone", "10086")]),
+            "值班手机：手机号码应为11位数字，现为5位",
+        ),
+        (
+            "/console/points/101".into(),
+            point_edit("10086"),
+            "代办点101：代理员手机：手机号码应为11位数字，现为5位",
+        ),
+        (
+            "/console/points/101".into(),
+            point_edit("12807310101"),
+            "代理员手机须为大陆手机号码",
+        ),
+        (
+            "/console/points/101".into(),
+            point_edit("0731-8888-888"),
+            "代理员手机须为大陆手机号码",
+        ),
+        (
+            "/console/points/101".into(),
+            point_edit("139-0731-01O1"),
+            "代理员手机只能包含数字",
+        ),
+        (
+            "/console/townships".into(),
+            pairs(&[
+                ("code", "431023104"),
+                ("name", "又一镇"),
+                ("phone", "12345"),
+            ]),
+            "值班手机：手机号码应为11位数字",
+        ),
+        (
+            "/console/points".into(),
+            pairs(&[
+                ("number", "302"),
+                ("name", "又一代办点"),
+                ("township", "431023103"),
+                ("distance_km", "3"),
+                ("fare", "4"),
+                ("agent_phone", "10086"),
+            ]),
+            "代理员手机：手机号码应为11位数字",
+        ),
+    ];
+    for (path, fields, reason) in &cases {
+        let (status, page) = post_form(d, path, &admin, &csrf, fields);
+        assert_eq!(status, 400, "{path} {fields:?}: {page}");
+        assert!(
+            page.contains("未保存，请修改后重试") && page.contains(reason),
+            "{path} {fields:?}: want {reason}: {page}"
+        );
+    }
+    let after = snapshot(d);
+    assert!(
+        after == before,
+        "bad phones changed: {}",
+        changed(&before, &after)
+    );
+
+    // The lists show every phone masked; only the district admin's forms hold them in full.
+    let part = district_part(d);
+    let phones: Vec<String> = part
+        .townships
+        .iter()
+        .filter_map(|t| t.phone.clone())
+        .chain(part.points.iter().filter_map(|p| p.agent_phone.clone()))
+        .collect();
+    assert!(phones.contains(&"15807312222".to_owned()), "{phones:?}");
+    let (_, page) = get(d, "/console/townships", &admin);
+    let p101 = row(&page, r#"data-point="101""#);
+    assert!(
+        p101.contains(r#"<td class="agent_phone">158****2222</td>"#)
+            && p101.contains(r#"value="15807312222""#),
+        "{p101}"
+    );
+    assert!(
+        row(&page, r#"data-point="102""#).contains(r#"<td class="agent_phone"></td>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<span class="phone">136****0808</span>"#)
+            && page.contains(
+                r#"name="phone" inputmode="tel" placeholder="不填请留空" value="13607310808""#
+            ),
+        "{page}"
+    );
+    sync_upward(t);
+    assert_eq!(district_part(t), part);
+    let reader = session(d, "auditor", STAFF_PASSWORD);
+    let clerk = session(t, "clerk", STAFF_PASSWORD);
+    for (server, cookie, who) in [
+        (d, &reader, "district auditor"),
+        (t, &clerk, "township clerk"),
+    ] {
+        let (status, page) = get(server, "/console/townships", cookie);
+        assert_eq!(status, 200, "{who}: {page}");
+        assert!(
+            page.contains(r#"<span class="phone">136****0808</span>"#),
+            "{who}: {page}"
+        );
+        let p101 = row(&page, r#"data-point="101""#);
+        assert!(
+            p101.contains(r#"<td class="agent_phone">158****2222</td>"#),
+            "{who}: {p101}"
+        );
+        assert!(
+            row(&page, r#"data-point="103""#)
+                .contains(r#"<td class="agent_phone">139****0103</td>"#),
+            "{who}: {page}"
+        );
+        for full in &phones {
+            assert!(
+                !page.contains(full.as_str()),
+                "{who} sees {full} in full: {page}"
+            );
+        }
+        assert!(!page.contains(r#"name="agent_phone""#), "{who}: {page}");
+    }
 }
 
 // ---- markup ----

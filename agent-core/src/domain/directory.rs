@@ -13,6 +13,9 @@ pub struct Township {
     /// The township server's identity, once it enrolled with the district.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerIdentity>,
+    /// The service center's duty mobile (值班手机), told by SMS when a ticket runs overdue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// A server's Automerge actor and signing key, as registered at enrollment.
@@ -35,6 +38,9 @@ pub struct Point {
     pub distance_km: f64,
     /// Usual round-trip fare to the county seat, in fen.
     pub fare_fen: i64,
+    /// The point's proxy agent's mobile (代理员手机), told by SMS when a ticket runs overdue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_phone: Option<String>,
 }
 
 /// A village proxy agent (代理员).

@@ -5,7 +5,7 @@
 //! the store is the simulated year built above (every ticket registered on a tablet, synced,
 //! acted on through `staff::append`, folded into the index by `index::refresh_all`) with its
 //! ticket index replicated: each copy is every index row again under a new, valid ticket
-//! number (the device digits moved), same dates, points, items, lights, fees and ratings.
+//! number (the sequence digits moved), same dates, points, items, lights, fees and ratings.
 //! The board and the reports read only the index, so they see a county ten (or fifty) times
 //! as busy as the simulated one, on the same days. Documents are not replicated: the pages
 //! measured here never load one.
@@ -129,19 +129,35 @@ fn replicate(db: &Path, rows: usize) -> Res<usize> {
     let copies = rows.div_ceil(n);
     let width = original.first().map_or(0, Vec::len);
     let marks = vec!["?"; width].join(", ");
+    // Each copy moves the sequence digits past every sequence the build used.
+    let seq_of = |row: &Vec<Value>| -> Res<(TicketNumber, u32)> {
+        let Some(Value::Text(number)) = row.first() else {
+            return Err("ticket_index's first column is not the ticket number".into());
+        };
+        let number = TicketNumber::parse(number)?;
+        let seq = number.as_str()[6..11].parse()?;
+        Ok((number, seq))
+    };
+    let mut top = 0;
+    for row in &original {
+        top = top.max(seq_of(row)?.1);
+    }
+    let step = top + 1;
+    if u64::from(step) * copies as u64 > 99_999 {
+        return Err(
+            format!("{copies} copies of sequences up to {top} do not fit in 5 digits").into(),
+        );
+    }
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(&format!("INSERT INTO ticket_index VALUES ({marks})"))?;
         for copy in 1..copies {
             for row in &original {
+                let (number, seq) = seq_of(row)?;
+                let moved =
+                    TicketNumber::new(number.point(), number.device(), seq + step * copy as u32)?;
                 let mut row = row.clone();
-                let Some(Value::Text(number)) = row.first() else {
-                    return Err("ticket_index's first column is not the ticket number".into());
-                };
-                let number = TicketNumber::parse(number)?;
-                let seq: u32 = number.as_str()[6..11].parse()?;
-                let device = number.device() + u32::try_from(copy)? * 3;
-                row[0] = Value::Text(TicketNumber::new(number.point(), device, seq)?.to_string());
+                row[0] = Value::Text(moved.to_string());
                 insert.execute(rusqlite::params_from_iter(row))?;
             }
         }

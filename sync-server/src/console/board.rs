@@ -41,9 +41,6 @@ async fn show(State(state): State<AppState>, Staffer(who, _): Staffer) -> Respon
         @if let Some(year) = missing {
             p.box.error id="calendar-missing" { (year) "年工作日历尚未导入，请区县管理员在“工作日历”中导入。" }
         }
-        @if board.unplaced > 0 {
-            p.box.error { (board.unplaced) "件在办件的期限跨入工作日历未包含的年度，无法亮灯。" }
-        }
         (summary(&board, days))
         div.box {
             h3 { "在办件亮灯情况" }

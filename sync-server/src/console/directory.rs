@@ -1,8 +1,11 @@
 //! Townships and village points in the console (乡镇和代办点): the district's part of the
 //! directory. Everyone signed in reads it (a township's accounts their own township only),
 //! with each point's distance and fare to the county seat and its tablets in use; a district
-//! admin, on the district server, adds townships and points and edits their names, distances
-//! and fares. Each change is checked as the whole part (`DirectoryPart::from_json`),
+//! admin, on the district server, adds townships and points and edits their names, distances,
+//! fares and phones. The phones (a township's duty mobile 值班手机, a point's agent's mobile
+//! 代理员手机, which the SMS gateway texts when a ticket runs overdue) are optional, checked as
+//! mainland mobiles and stored as their 11 digits; lists show them masked to everyone, the
+//! district admin's edit forms in full, and the audit log masked. Each change is checked as the whole part (`DirectoryPart::from_json`),
 //! published as the district's part, audited, and reaches every server and tablet at their
 //! next sync. The part is edited as held, so the township servers' enrolled identities and
 //! the revocations in it stay (`enroll::keep_enrolled` once more after the checks).
@@ -15,8 +18,9 @@ use axum::Router;
 use maud::html;
 
 use agent_core::domain::directory::{Directory, DirectoryPart, Point, Township};
+use agent_core::domain::mask::mask_phone;
 use agent_core::domain::number::MAX_POINT;
-use agent_core::domain::validate::normalize;
+use agent_core::domain::validate::{check_mobile, normalize, ValidationError};
 
 use super::{failure, field, input, pages, Posted, Staffer};
 use crate::accounts::{self, SignedIn, StaffRole};
@@ -29,7 +33,7 @@ use crate::sync::ServerInfo;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/townships", get(show).post(add_township))
-        .route("/console/townships/{township}", post(rename_township))
+        .route("/console/townships/{township}", post(edit_township))
         .route("/console/points", post(add_point))
         .route("/console/points/{point}", post(edit_point))
 }
@@ -56,11 +60,13 @@ fn refused(who: &SignedIn) -> Response {
 struct Typed {
     township_code: String,
     township_name: String,
+    township_phone: String,
     number: String,
     name: String,
     township: String,
     distance: String,
     fare: String,
+    agent_phone: String,
 }
 
 impl Typed {
@@ -69,11 +75,13 @@ impl Typed {
         Typed {
             township_code: f("code"),
             township_name: f("name"),
+            township_phone: f("phone"),
             number: f("number"),
             name: f("name"),
             township: f("township"),
             distance: f("distance_km"),
             fare: f("fare"),
+            agent_phone: f("agent_phone"),
         }
     }
 }
@@ -88,6 +96,42 @@ fn township_code(text: &str) -> Result<String, String> {
     } else {
         Err("乡镇代码须为1至32位数字或字母（如行政区划代码 431023101）".into())
     }
+}
+
+/// An optional mobile as typed: `None` when left empty, else its 11 digits, or why it is not
+/// a mainland mobile (`label` names the field; the number typed is not repeated).
+fn mobile(label: &str, input: &str) -> Result<Option<String>, String> {
+    if input::tidy(input).is_empty() {
+        return Ok(None);
+    }
+    match check_mobile(input) {
+        Ok(digits) => Ok(Some(digits)),
+        Err(ValidationError::MobileEmpty | ValidationError::MobileBadCharacters) => Err(format!(
+            "{label}只能包含数字（可带+86），请核对后重新输入；不填请留空"
+        )),
+        Err(ValidationError::MobileNotMainland) => Err(format!(
+            "{label}须为大陆手机号码（以13至19开头的11位数字），请核对后重新输入；座机号码不能接收短信"
+        )),
+        Err(e) => Err(format!("{label}：{e}")),
+    }
+}
+
+/// The mobile field `name` of an edit form: `None` when the form does not post it (what is
+/// held stays), else as [`mobile`] (empty: none).
+fn posted_mobile(
+    form: &[(String, String)],
+    name: &str,
+    label: &str,
+) -> Result<Option<Option<String>>, String> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| mobile(label, v))
+        .transpose()
+}
+
+/// A phone for the audit log: masked, or 无 when none.
+fn masked(phone: Option<&str>) -> String {
+    phone.map_or_else(|| "无".to_owned(), mask_phone)
 }
 
 /// Name, distance (km) and fare (yuan) of a point's form.
@@ -156,14 +200,21 @@ async fn view(state: &AppState, who: &SignedIn, typed: Typed, errors: &[String])
                 p {
                     "乡镇服务器："
                     @if t.server.is_some() { "已注册" } @else { "未注册" }
-                    "；代办点" (points.len()) "个。"
+                    "；代办点" (points.len()) "个；值班手机："
+                    span.phone { @if let Some(phone) = &t.phone { (mask_phone(phone)) } @else { "未填" } }
+                    "。"
                 }
                 @if edits {
                     form method="post" action={ "/console/townships/" (t.code) } {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label style="display:inline" { "乡镇名称 " input type="text" name="name" required value=(t.name); }
                         " "
-                        button type="submit" { "改名" }
+                        label style="display:inline" {
+                            "值班手机 "
+                            input type="tel" name="phone" inputmode="tel" placeholder="不填请留空" value=(t.phone.as_deref().unwrap_or_default()) style="width:9em";
+                        }
+                        " "
+                        button type="submit" { "保存" }
                     }
                 }
                 @if points.is_empty() {
@@ -172,8 +223,8 @@ async fn view(state: &AppState, who: &SignedIn, typed: Typed, errors: &[String])
                     table.points {
                         thead { tr {
                             th { "编号" } th { "代办点名称" } th { "所属乡镇" } th { "到县城距离（公里）" }
-                            th { "往返车费（元）" } th { "在用设备" }
-                            @if edits { th { "修改（名称、距离、车费）" } }
+                            th { "往返车费（元）" } th { "代理员手机" } th { "在用设备" }
+                            @if edits { th { "修改（名称、距离、车费、代理员手机）" } }
                         } }
                         tbody {
                             @for p in &points {
@@ -183,6 +234,7 @@ async fn view(state: &AppState, who: &SignedIn, typed: Typed, errors: &[String])
                                     td { (t.name) }
                                     td.distance { (p.distance_km) }
                                     td.fare { (input::shown(p.fare_fen)) }
+                                    td.agent_phone { @if let Some(phone) = &p.agent_phone { (mask_phone(phone)) } }
                                     td.devices { (devices_in_use(&dir, p.number)) }
                                     @if edits {
                                         td {
@@ -193,6 +245,8 @@ async fn view(state: &AppState, who: &SignedIn, typed: Typed, errors: &[String])
                                                 input type="text" name="distance_km" required value=(p.distance_km) style="width:4em" inputmode="decimal";
                                                 " "
                                                 input type="text" name="fare" required value=(input::shown(p.fare_fen)) style="width:5em" inputmode="decimal";
+                                                " "
+                                                input type="tel" name="agent_phone" inputmode="tel" placeholder="代理员手机" value=(p.agent_phone.as_deref().unwrap_or_default()) style="width:9em";
                                                 " "
                                                 button type="submit" { "保存" }
                                             }
@@ -224,6 +278,8 @@ async fn view(state: &AppState, who: &SignedIn, typed: Typed, errors: &[String])
                 input id="point-distance" type="text" name="distance_km" inputmode="decimal" required value=(typed.distance);
                 label for="point-fare" { "往返县城的车费（元）" }
                 input id="point-fare" type="text" name="fare" inputmode="decimal" required value=(typed.fare);
+                label for="point-agent-phone" { "代理员手机（选填；办件逾期时短信提醒）" }
+                input id="point-agent-phone" type="tel" name="agent_phone" inputmode="tel" value=(typed.agent_phone);
                 br;
                 button.primary type="submit" { "新增代办点" }
             }
@@ -234,6 +290,8 @@ async fn view(state: &AppState, who: &SignedIn, typed: Typed, errors: &[String])
                 input id="township-code" type="text" name="code" required value=(typed.township_code);
                 label for="township-name" { "乡镇名称" }
                 input id="township-name" type="text" name="name" required value=(typed.township_name);
+                label for="township-phone" { "值班手机（选填；办件逾期时短信提醒）" }
+                input id="township-phone" type="tel" name="phone" inputmode="tel" value=(typed.township_phone);
                 br;
                 button.primary type="submit" { "新增乡镇" }
             }
@@ -258,45 +316,70 @@ enum Change {
     AddTownship {
         code: String,
         name: String,
+        phone: Option<String>,
     },
-    RenameTownship {
+    /// A township's name, and its duty mobile when `phone` is `Some` (`Some(None)`: none).
+    EditTownship {
         code: String,
         name: String,
+        phone: Option<Option<String>>,
     },
     AddPoint(Point),
+    /// A point's name, distance and fare, and its agent's mobile when `agent_phone` is `Some`
+    /// (`Some(None)`: none).
     EditPoint {
         number: u32,
         name: String,
         distance_km: f64,
         fare_fen: i64,
+        agent_phone: Option<Option<String>>,
     },
 }
 
 impl Change {
-    /// Apply it to `part`: the audit log's action and detail, or why it cannot be made.
+    /// Apply it to `part`: the audit log's action and detail (phones masked), or why it cannot
+    /// be made.
     fn apply(self, part: &mut DirectoryPart) -> Result<(&'static str, String), String> {
         match self {
-            Change::AddTownship { code, name } => {
+            Change::AddTownship { code, name, phone } => {
                 if let Some(t) = part.townships.iter().find(|t| t.code == code) {
                     return Err(format!("乡镇代码{code}已被“{}”使用", t.name));
                 }
-                let detail = format!("{code} {name}");
+                let mut detail = format!("{code} {name}");
+                if let Some(phone) = &phone {
+                    detail.push_str(&format!("（值班手机{}）", mask_phone(phone)));
+                }
                 part.townships.push(Township {
                     code,
                     name,
                     server: None,
+                    phone,
                 });
                 Ok(("新增乡镇", detail))
             }
-            Change::RenameTownship { code, name } => {
+            Change::EditTownship { code, name, phone } => {
                 let t = part
                     .townships
                     .iter_mut()
                     .find(|t| t.code == code)
                     .ok_or_else(|| format!("乡镇{code}不在目录中"))?;
-                let detail = format!("{code} {}→{name}", t.name);
+                let mut what = Vec::new();
+                if t.name != name {
+                    what.push(format!("名称{}→{name}", t.name));
+                }
+                if let Some(phone) = phone.filter(|p| *p != t.phone) {
+                    what.push(format!(
+                        "值班手机{}→{}",
+                        masked(t.phone.as_deref()),
+                        masked(phone.as_deref())
+                    ));
+                    t.phone = phone;
+                }
                 t.name = name;
-                Ok(("修改乡镇", detail))
+                Ok((
+                    "修改乡镇",
+                    format!("{code} {}：{}", t.name, what.join("，")),
+                ))
             }
             Change::AddPoint(point) => {
                 if let Some(p) = part.points.iter().find(|p| p.number == point.number) {
@@ -308,14 +391,18 @@ impl Change {
                 if !part.townships.iter().any(|t| t.code == point.township) {
                     return Err(format!("所属乡镇{}不在目录中", point.township));
                 }
-                let detail = format!(
-                    "{} {}（{}，{}公里，车费{}元）",
+                let mut detail = format!(
+                    "{} {}（{}，{}公里，车费{}元",
                     point.number,
                     point.name,
                     point.township,
                     point.distance_km,
                     input::shown(point.fare_fen)
                 );
+                if let Some(phone) = &point.agent_phone {
+                    detail.push_str(&format!("，代理员手机{}", mask_phone(phone)));
+                }
+                detail.push('）');
                 part.points.push(point);
                 Ok(("新增代办点", detail))
             }
@@ -324,23 +411,42 @@ impl Change {
                 name,
                 distance_km,
                 fare_fen,
+                agent_phone,
             } => {
                 let p = part
                     .points
                     .iter_mut()
                     .find(|p| p.number == number)
                     .ok_or_else(|| format!("代办点{number}不在目录中"))?;
-                let detail = format!(
-                    "{number} {}→{name}，{}→{distance_km}公里，车费{}→{}元",
-                    p.name,
-                    p.distance_km,
-                    input::shown(p.fare_fen),
-                    input::shown(fare_fen)
-                );
+                let mut what = Vec::new();
+                if p.name != name {
+                    what.push(format!("名称{}→{name}", p.name));
+                }
+                if p.distance_km != distance_km {
+                    what.push(format!("距离{}→{distance_km}公里", p.distance_km));
+                }
+                if p.fare_fen != fare_fen {
+                    what.push(format!(
+                        "车费{}→{}元",
+                        input::shown(p.fare_fen),
+                        input::shown(fare_fen)
+                    ));
+                }
+                if let Some(phone) = agent_phone.filter(|a| *a != p.agent_phone) {
+                    what.push(format!(
+                        "代理员手机{}→{}",
+                        masked(p.agent_phone.as_deref()),
+                        masked(phone.as_deref())
+                    ));
+                    p.agent_phone = phone;
+                }
                 p.name = name;
                 p.distance_km = distance_km;
                 p.fare_fen = fare_fen;
-                Ok(("修改代办点", detail))
+                Ok((
+                    "修改代办点",
+                    format!("{number} {}：{}", p.name, what.join("，")),
+                ))
             }
         }
     }
@@ -394,7 +500,7 @@ async fn submit(state: &AppState, who: SignedIn, change: Change, typed: Typed) -
     }
 }
 
-/// `POST /console/townships` (`code`, `name`): a new township.
+/// `POST /console/townships` (`code`, `name`, optional `phone`): a new township.
 async fn add_township(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { who, form, .. } = posted;
     if !may_edit(&state.info, &who) {
@@ -404,19 +510,25 @@ async fn add_township(State(state): State<AppState>, posted: Posted) -> Response
     typed.name.clear();
     let code = township_code(field(&form, "code"));
     let name = input::text("乡镇名称", field(&form, "name"), 40);
-    match (code, name) {
-        (Ok(code), Ok(name)) => {
-            submit(&state, who, Change::AddTownship { code, name }, typed).await
+    let phone = mobile("值班手机", field(&form, "phone"));
+    match (code, name, phone) {
+        (Ok(code), Ok(name), Ok(phone)) => {
+            let change = Change::AddTownship { code, name, phone };
+            submit(&state, who, change, typed).await
         }
-        (code, name) => {
-            let errors: Vec<String> = [code.err(), name.err()].into_iter().flatten().collect();
+        (code, name, phone) => {
+            let errors: Vec<String> = [code.err(), name.err(), phone.err()]
+                .into_iter()
+                .flatten()
+                .collect();
             view(&state, &who, typed, &errors).await
         }
     }
 }
 
-/// `POST /console/townships/{township}` (`name`): rename a township.
-async fn rename_township(
+/// `POST /console/townships/{township}` (`name`, `phone`): a township's name and duty mobile
+/// (empty: none; not posted: kept).
+async fn edit_township(
     State(state): State<AppState>,
     Path(code): Path<String>,
     posted: Posted,
@@ -425,16 +537,26 @@ async fn rename_township(
     if !may_edit(&state.info, &who) {
         return refused(&who);
     }
-    match input::text("乡镇名称", field(&form, "name"), 40) {
-        Ok(name) => {
-            let change = Change::RenameTownship { code, name };
+    let name = input::text("乡镇名称", field(&form, "name"), 40);
+    let phone = posted_mobile(&form, "phone", "值班手机");
+    match (name, phone) {
+        (Ok(name), Ok(phone)) => {
+            let change = Change::EditTownship { code, name, phone };
             submit(&state, who, change, Typed::default()).await
         }
-        Err(e) => view(&state, &who, Typed::default(), &[e]).await,
+        (name, phone) => {
+            let errors: Vec<String> = [name.err(), phone.err()]
+                .into_iter()
+                .flatten()
+                .map(|e| format!("乡镇{code}：{e}"))
+                .collect();
+            view(&state, &who, Typed::default(), &errors).await
+        }
     }
 }
 
-/// `POST /console/points` (`number`, `name`, `township`, `distance_km`, `fare`): a new point.
+/// `POST /console/points` (`number`, `name`, `township`, `distance_km`, `fare`, optional
+/// `agent_phone`): a new point.
 async fn add_point(State(state): State<AppState>, posted: Posted) -> Response {
     let Posted { who, form, .. } = posted;
     if !may_edit(&state.info, &who) {
@@ -450,28 +572,32 @@ async fn add_point(State(state): State<AppState>, posted: Posted) -> Response {
         }
     });
     let fields = point_fields(&form);
+    let agent_phone = mobile("代理员手机", field(&form, "agent_phone"));
     let township = normalize(field(&form, "township"));
-    match (number, fields) {
-        (Ok(number), Ok((name, distance_km, fare_fen))) => {
+    match (number, fields, agent_phone) {
+        (Ok(number), Ok((name, distance_km, fare_fen)), Ok(agent_phone)) => {
             let point = Point {
                 number,
                 name,
                 township,
                 distance_km,
                 fare_fen,
+                agent_phone,
             };
             submit(&state, who, Change::AddPoint(point), typed).await
         }
-        (number, fields) => {
+        (number, fields, agent_phone) => {
             let mut errors: Vec<String> = number.err().into_iter().collect();
             errors.extend(fields.err().unwrap_or_default());
+            errors.extend(agent_phone.err());
             view(&state, &who, typed, &errors).await
         }
     }
 }
 
-/// `POST /console/points/{point}` (`name`, `distance_km`, `fare`): a point's name, distance
-/// and fare; its number and township stay.
+/// `POST /console/points/{point}` (`name`, `distance_km`, `fare`, `agent_phone`): a point's
+/// name, distance, fare and agent's mobile (empty: none; not posted: kept); its number and
+/// township stay.
 async fn edit_point(
     State(state): State<AppState>,
     Path(number): Path<String>,
@@ -485,19 +611,24 @@ async fn edit_point(
         let text = format!("没有编号为{number}的代办点");
         return (StatusCode::NOT_FOUND, pages::refused(Some(&who), &text)).into_response();
     };
-    match point_fields(&form) {
-        Ok((name, distance_km, fare_fen)) => {
+    let agent_phone = posted_mobile(&form, "agent_phone", "代理员手机");
+    match (point_fields(&form), agent_phone) {
+        (Ok((name, distance_km, fare_fen)), Ok(agent_phone)) => {
             let change = Change::EditPoint {
                 number,
                 name,
                 distance_km,
                 fare_fen,
+                agent_phone,
             };
             submit(&state, who, change, Typed::default()).await
         }
-        Err(errors) => {
-            let errors: Vec<String> = errors
+        (fields, agent_phone) => {
+            let errors: Vec<String> = fields
+                .err()
+                .unwrap_or_default()
                 .into_iter()
+                .chain(agent_phone.err())
                 .map(|e| format!("代办点{number}：{e}"))
                 .collect();
             view(&state, &who, Typed::default(), &errors).await
@@ -516,6 +647,7 @@ mod tests {
             township: township.into(),
             distance_km: 10.0,
             fare_fen: 800,
+            agent_phone: None,
         }
     }
 
@@ -531,6 +663,7 @@ mod tests {
         let twice = Change::AddTownship {
             code: code.clone(),
             name: "又一个".into(),
+            phone: None,
         }
         .apply(&mut part);
         assert!(twice.unwrap_err().contains("已被"));
@@ -551,5 +684,101 @@ mod tests {
         assert!(township_code("a b").is_err());
         assert!(township_code("x:y").is_err());
         assert!(township_code(&"1".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn mobiles_are_optional_checked_and_stored_as_eleven_digits() {
+        assert_eq!(mobile("值班手机", " \u{3000} "), Ok(None));
+        assert_eq!(
+            mobile("值班手机", "+86 139-0731-0101"),
+            Ok(Some("13907310101".into()))
+        );
+        assert_eq!(
+            mobile("值班手机", "１３９０７３１０１０１"),
+            Ok(Some("13907310101".into()))
+        );
+        for bad in [
+            "12345",
+            "10086",
+            "12807310101",
+            "0731-8888888",
+            "139O7310101",
+            "--",
+        ] {
+            let e = mobile("值班手机", bad).unwrap_err();
+            assert!(e.starts_with("值班手机"), "{bad}: {e}");
+            assert!(!e.contains(bad), "{bad} repeated: {e}");
+        }
+        assert!(mobile("代理员手机", "10086").unwrap_err().contains("11位"));
+        let form = |v: &str| vec![("agent_phone".to_owned(), v.to_owned())];
+        assert_eq!(posted_mobile(&[], "agent_phone", "代理员手机"), Ok(None));
+        assert_eq!(
+            posted_mobile(&form(""), "agent_phone", "代理员手机"),
+            Ok(Some(None))
+        );
+        assert_eq!(
+            posted_mobile(&form("13907310999"), "agent_phone", "代理员手机"),
+            Ok(Some(Some("13907310999".into())))
+        );
+    }
+
+    #[test]
+    fn edits_keep_a_phone_the_form_does_not_change_and_audit_it_masked() {
+        let mut part = agent_core::demo::district_directory();
+        let code = part.townships[0].code.clone();
+        let held = part.townships[0].phone.clone().unwrap();
+        let rename = Change::EditTownship {
+            code: code.clone(),
+            name: "新名镇".into(),
+            phone: None,
+        };
+        let (action, detail) = rename.apply(&mut part).unwrap();
+        assert_eq!(action, "修改乡镇");
+        assert_eq!(part.townships[0].phone.as_deref(), Some(held.as_str()));
+        assert!(
+            detail.contains("名称") && !detail.contains("值班手机"),
+            "{detail}"
+        );
+        let again = Change::EditTownship {
+            code: code.clone(),
+            name: "新名镇".into(),
+            phone: Some(Some(held.clone())),
+        };
+        let (_, detail) = again.apply(&mut part).unwrap();
+        assert!(!detail.contains("值班手机"), "{detail}");
+        let phone = Change::EditTownship {
+            code,
+            name: "新名镇".into(),
+            phone: Some(Some("13912340000".into())),
+        };
+        let (_, detail) = phone.apply(&mut part).unwrap();
+        assert_eq!(part.townships[0].phone.as_deref(), Some("13912340000"));
+        assert!(
+            detail.contains(&format!("值班手机{}→139****0000", mask_phone(&held))),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains("13912340000") && !detail.contains(&held),
+            "{detail}"
+        );
+
+        let p = part.points[0].clone();
+        let edit = |agent_phone| Change::EditPoint {
+            number: p.number,
+            name: p.name.clone(),
+            distance_km: p.distance_km,
+            fare_fen: p.fare_fen + 100,
+            agent_phone,
+        };
+        let (action, detail) = edit(None).apply(&mut part).unwrap();
+        assert_eq!(action, "修改代办点");
+        assert_eq!(part.points[0].agent_phone, p.agent_phone);
+        assert!(
+            detail.contains("车费") && !detail.contains("名称"),
+            "{detail}"
+        );
+        let (_, detail) = edit(Some(None)).apply(&mut part).unwrap();
+        assert_eq!(part.points[0].agent_phone, None);
+        assert!(detail.contains("→无"), "{detail}");
     }
 }

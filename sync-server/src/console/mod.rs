@@ -16,6 +16,7 @@ mod input;
 pub(crate) mod pages;
 mod print;
 mod reports;
+mod sms;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, SET_COOKIE};
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(directory::router())
         .merge(board::router())
         .merge(reports::router())
+        .merge(sms::router())
         .merge(print::router())
         .layer(axum::middleware::map_response(harden))
 }

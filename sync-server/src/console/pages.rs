@@ -95,6 +95,7 @@ fn links(role: StaffRole) -> Markup {
         @if role.sees_tickets() { a href="/console" { "办件" } " " }
         a href="/console/board" { "电子监察" } " "
         a href="/console/reports" { "统计报表" } " "
+        @if role != StaffRole::WindowStaff { a href="/console/sms" { "短信记录" } " " }
         @if admin {
             a href="/console/staff" { "账号管理" } " "
             a href="/console/enroll" { "设备注册码" } " "

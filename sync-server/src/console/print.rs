@@ -91,6 +91,8 @@ struct Sheet {
     point: String,
     /// The township's name ("乡镇" when the directory lacks it).
     township: String,
+    /// The number villagers text to query, when this server runs the SMS gateway.
+    query_number: Option<String>,
     today: NaiveDate,
 }
 
@@ -116,6 +118,7 @@ async fn sheet(
     }
     let now = crate::now();
     let account = who.account.clone();
+    let query_number = state.sms.as_ref().and_then(|s| s.query_number.clone());
     let loaded = state
         .with_store(move |store, _| {
             let view = staff::view(store, &account, &number, now)?;
@@ -128,6 +131,7 @@ async fn sheet(
             Ok(Sheet {
                 point: point.unwrap_or_else(|| format!("{:04}号代办点", view.ticket.point)),
                 township: township.unwrap_or_else(|| "乡镇".into()),
+                query_number,
                 view,
                 today: now.date_naive(),
             })
@@ -260,7 +264,14 @@ fn receipt_sheet(s: &Sheet) -> Markup {
                 p.missing { "尚缺材料：" (missing.join("、")) "（请尽快交代理员）" }
             }
             div.notes {
-                p { "短信查询：用手机发送办件编号“" (t.number) "”至" (s.township) "便民服务中心短信查询号码，即可收到办理进度。" }
+                p {
+                    "短信查询：用登记的手机发送“查询" (t.number) "”至"
+                    @match &s.query_number {
+                        Some(n) => { (n) }
+                        None => { (s.township) "便民服务中心短信查询号码" }
+                    }
+                    "，即可收到办理进度。"
+                }
                 p { "服务评价：办结送达后，请按短信提示对本次服务作出好差评。" }
                 p { "请妥善保管本回执，领取办理结果时请出示。" }
             }
