@@ -25,8 +25,15 @@ const PHONE: &str = "13912345678";
 const OTHER: &str = "13987654321";
 const SIGN: &str = "示范县代办";
 
-/// A township (under a district) whose SMS gateway is the smstools spool at `spool`.
-fn township_with_sms(dir: &Path, district: &Server, spool: &Path, env: &[(&str, &str)]) -> Server {
+/// A township (under a district) whose SMS gateway is the smstools spool at `spool`, served
+/// with `env` (stderr captured when `capture`, for fault points).
+fn township_with_sms(
+    dir: &Path,
+    district: &Server,
+    spool: &Path,
+    env: &[(&str, &str)],
+    capture: bool,
+) -> Server {
     let data = dir.join("township");
     if !data.exists() {
         init_township(&data, TOWNSHIP_A, &district.url);
@@ -41,7 +48,7 @@ fn township_with_sms(dir: &Path, district: &Server, spool: &Path, env: &[(&str, 
         ));
         std::fs::write(data.join("daiban.toml"), config).unwrap();
     }
-    serve_with(&data, "127.0.0.1:0", env, !env.is_empty())
+    serve_with(&data, "127.0.0.1:0", env, capture)
 }
 
 /// An outgoing spool file: to whom, and the text.
@@ -167,7 +174,7 @@ fn queries_notifications_and_a_rating_by_sms_across_real_processes() {
     let district_data = dir.path().join("district");
     init_district(&district_data);
     let district = serve(&district_data);
-    let township = township_with_sms(dir.path(), &district, &spool, &[]);
+    let township = township_with_sms(dir.path(), &district, &spool, &[], false);
     sync_upward(&township);
     let mut tablet = tablet(dir.path(), &township, 101, 1);
     let form = form();
@@ -351,6 +358,7 @@ fn a_message_stored_before_a_kill_is_sent_exactly_once_after_the_restart() {
             &district,
             &spool,
             &[(sync_server::fault::FAULT_VAR, point)],
+            true,
         );
         sync_upward(&township);
         let mut tablet = tablet(dir.path(), &township, 101, 1);
@@ -395,4 +403,72 @@ fn a_message_stored_before_a_kill_is_sent_exactly_once_after_the_restart() {
         assert_eq!(outgoing(&spool).len(), 1, "{point}: exactly once");
         drop(township);
     }
+}
+
+#[test]
+fn overdue_tickets_are_texted_to_the_agent_and_the_township_and_td_stops_invitations() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let clock = dir.path().join("clock");
+    let set_clock = |day: &str| {
+        std::fs::write(&clock, format!("{day}T10:00:00+08:00")).unwrap();
+        // Staff API sessions last hours, not days.
+        forget_tokens();
+    };
+    set_clock("2026-06-01");
+    let district_data = dir.path().join("district");
+    init_district(&district_data);
+    let district = serve(&district_data);
+    let env = [(sync_server::CLOCK_FILE_ENV, clock.to_str().unwrap())];
+    let township = township_with_sms(dir.path(), &district, &spool, &env, false);
+    sync_upward(&township);
+    let mut tablet = tablet(dir.path(), &township, 101, 1);
+    let form = form();
+    let number = tablet.register(&form).unwrap().view.ticket.number;
+    sync_now(&mut tablet, township.url.as_str()).unwrap();
+    staff_ok(&township, "township", &number, "accepted", json!({}));
+    let mut seen = Vec::new();
+
+    // A month later it is overdue: the point's agent and the township's duty phone are told.
+    set_clock("2026-07-01");
+    let directory = agent_core::demo::district_directory();
+    let agent_phone = directory.points[0].agent_phone.clone().unwrap();
+    let duty_phone = directory.townships[0].phone.clone().unwrap();
+    for phone in [&agent_phone, &duty_phone] {
+        let sms = next_to(&spool, phone, &mut seen);
+        assert!(
+            sms.text.contains(number.as_str()) && sms.text.contains("承诺期限"),
+            "{sms:?}"
+        );
+    }
+
+    // The applicant opts out: the result notice and the invitation no longer come, but the
+    // answer to a query still does.
+    inbound(&spool, "GSM1.td", PHONE, "ＴＤ");
+    let confirmed = next_to(&spool, PHONE, &mut seen);
+    assert!(confirmed.text.contains("已退订"), "{confirmed:?}");
+    for (kind, payload) in [
+        ("handled", json!({})),
+        ("completed", json!({ "outcome": "approved" })),
+        ("returned", json!({})),
+    ] {
+        staff_ok(&township, "township", &number, kind, payload);
+    }
+    sync_now(&mut tablet, township.url.as_str()).unwrap();
+    agent(&mut tablet, &number, EventKind::Delivered);
+    sync_now(&mut tablet, township.url.as_str()).unwrap();
+    inbound(&spool, "GSM1.q9", PHONE, &format!("查询{number}"));
+    let answer = next_to(&spool, PHONE, &mut seen);
+    assert!(answer.text.contains("已送达"), "{answer:?}");
+    // Absence takes a wait: a few of the gateway's one-second rounds.
+    std::thread::sleep(Duration::from_secs(3));
+    let to_applicant: Vec<Sms> = outgoing(&spool)
+        .into_iter()
+        .filter(|s| s.to == format!("86{PHONE}"))
+        .collect();
+    assert_eq!(
+        to_applicant.len(),
+        2,
+        "only the two answers: {to_applicant:?}"
+    );
 }
