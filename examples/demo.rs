@@ -4,9 +4,11 @@
 //! server (柏林镇) on the embedded SQLite default, with the demo directory; a village tablet
 //! at 东坪村 registers tickets offline and syncs; the township handles one ticket itself and
 //! forwards one to a district window, which completes it; results come back down and are
-//! delivered. It prints what happened at each level and where the servers listen, then keeps
-//! serving until Ctrl-C (`--exit`: stop after the story). DIR (default: a temporary
-//! directory) must be new or empty.
+//! delivered. The township runs the SMS gateway on an smstools spool in DIR (no modem: the
+//! texts it would send are printed, and an applicant's status query is answered). It prints
+//! what happened at each level and where the servers listen, then keeps serving until Ctrl-C
+//! (`--exit`: stop after the story). DIR (default: a temporary directory) must be new or
+//! empty.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +16,7 @@ use agent_core::crypto::StoreKey;
 use agent_core::demo;
 use agent_core::domain::event::{EventDraft, EventKind};
 use agent_core::domain::lifecycle::Status;
-use agent_core::domain::mask::mask_name;
+use agent_core::domain::mask::{mask_name, mask_phone};
 use agent_core::domain::number::TicketNumber;
 use agent_core::domain::receipt::receipt_text;
 use agent_core::store::{system_clock, Store, StoreOptions};
@@ -29,6 +31,8 @@ use sync_server::enroll::CodeFor;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const TOWNSHIP: &str = "431023101";
+/// The township's smsd spool, in its data directory.
+const SPOOL: &str = "sms-spool";
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -94,6 +98,11 @@ fn main() -> Res<()> {
 
 /// A district with the demo directory, and 柏林镇 under it.
 fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<()> {
+    // The township's SMS gateway: smstools3's spool, here without smsd or a modem.
+    let spool = township_data.join(SPOOL);
+    for sub in ["outgoing", "incoming", "checked", "sent", "failed"] {
+        std::fs::create_dir_all(spool.join(sub))?;
+    }
     let config = |role, name: &str, township: Option<&str>, parent: Option<&str>| Config {
         role,
         name: name.into(),
@@ -124,6 +133,13 @@ fn setup(district_data: &Path, township_data: &Path, district_url: &str) -> Res<
             Some(district_url),
         ),
     )?;
+    // `init` writes no [sms]: a county adds it by hand, as here.
+    let mut toml = std::fs::read_to_string(Config::path(township_data))?;
+    toml.push_str(&format!(
+        "\n[sms]\ngateway = \"smstools\"\nsign_name = \"柏林镇便民服务\"\n\
+         query_number = \"13800731999\"\npoll_secs = 1\n\n[sms.smstools]\nspool = \"{SPOOL}\"\n"
+    ));
+    std::fs::write(Config::path(township_data), toml)?;
     // Console accounts to look around with (a demo password; a county sets its own).
     admin::add_staff(
         township_data,
@@ -316,6 +332,84 @@ fn story(dir: &Path, district: &str, township: &str) -> Res<()> {
 
     println!();
     print!("{}", receipt_text(&tablet.get(forwarded)?));
+
+    println!();
+    println!("== 短信（柏林镇短信网关，smstools 目录：{SPOOL}/outgoing）==");
+    let spool = dir.join("township").join(SPOOL);
+    // What the gateway's rounds caught in passing (a notice goes out only while its state
+    // still holds: the story moves faster than a village), then at least the invitations.
+    let texts = wait_for_texts(&spool, 2)?;
+    // The applicant of the forwarded ticket asks how it stands.
+    let asking = tablet
+        .get(forwarded)?
+        .ticket
+        .applicant
+        .phone
+        .ok_or("demo applicant without a phone")?;
+    println!("申请人 {} 发短信：查询{forwarded}", mask_phone(&asking));
+    sms_in(&spool, &asking, &format!("查询{forwarded}"))?;
+    for (to, text) in wait_for_texts(&spool, texts.len() + 1)? {
+        println!("→ {}  {text}", mask_phone(&to));
+    }
+    Ok(())
+}
+
+/// The texts in the spool's `outgoing/` (to whom, what), once there are at least `n` and no
+/// more came for two of the gateway's rounds.
+fn wait_for_texts(spool: &Path, n: usize) -> Res<Vec<(String, String)>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = (0, std::time::Instant::now());
+    loop {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(spool.join("outgoing"))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        // daiban-<id>: in the order they were stored.
+        names.sort_by_key(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str()?.strip_prefix("daiban-")?.parse::<i64>().ok())
+        });
+        if names.len() != seen.0 {
+            seen = (names.len(), std::time::Instant::now());
+        }
+        let quiet = seen.1.elapsed() > std::time::Duration::from_secs(2);
+        if (names.len() >= n && quiet) || std::time::Instant::now() > deadline {
+            return names.iter().map(|p| read_text(p)).collect();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// An outgoing spool file as smsd reads it: `To:` and the UTF-16BE body.
+fn read_text(path: &Path) -> Res<(String, String)> {
+    let bytes = std::fs::read(path)?;
+    let split = bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .ok_or("spool file without a blank line")?;
+    let head = String::from_utf8_lossy(&bytes[..split]);
+    let to = head
+        .lines()
+        .find_map(|l| l.strip_prefix("To: 86"))
+        .unwrap_or_default()
+        .to_owned();
+    let units: Vec<u16> = bytes[split + 2..]
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    Ok((to, String::from_utf16_lossy(&units)))
+}
+
+/// An inbound text in `incoming/`, as smsd writes one.
+fn sms_in(spool: &Path, from: &str, text: &str) -> Res<()> {
+    let received = sync_server::now().format("%y-%m-%d %H:%M:%S");
+    let mut file =
+        format!("From: 86{from}\nReceived: {received}\nAlphabet: UCS2\n\n").into_bytes();
+    for unit in text.encode_utf16() {
+        file.extend_from_slice(&unit.to_be_bytes());
+    }
+    let tmp = spool.join("query.tmp");
+    std::fs::write(&tmp, file)?;
+    std::fs::rename(tmp, spool.join("incoming").join("GSM1.demo01"))?;
     Ok(())
 }
 

@@ -21,8 +21,8 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::sign::{
-    self, execute, hmac_sha256, percent_encode, random_nonce, sha256_hex, CallbackError, Endpoint,
-    Secret, SignedRequest,
+    self, hmac_sha256, percent_encode, random_nonce, sha256_hex, CallbackError, Endpoint, Secret,
+    SignedRequest,
 };
 use super::{Handed, Incoming, Outgoing, Template};
 
@@ -197,22 +197,8 @@ pub fn build_send_sms(
 /// Send `msg` now (the clock, a fresh nonce). Never panics; a network failure is
 /// `Failed { retry: true }`.
 pub async fn send(client: &reqwest::Client, cfg: &AliyunConfig, msg: &Outgoing) -> Handed {
-    let req = match build_send_sms(cfg, msg, Utc::now(), &random_nonce()) {
-        Ok(req) => req,
-        Err(reason) => {
-            return Handed::Failed {
-                reason,
-                retry: false,
-            }
-        }
-    };
-    match execute(client, &req).await {
-        Ok(reply) => interpret(reply.status, &reply.body),
-        Err(e) => Handed::Failed {
-            reason: format!("阿里云短信无应答 / no answer from Aliyun: {e}"),
-            retry: true,
-        },
-    }
+    let built = build_send_sms(cfg, msg, Utc::now(), &random_nonce());
+    sign::deliver(client, built, "阿里云短信", interpret).await
 }
 
 #[derive(Deserialize)]

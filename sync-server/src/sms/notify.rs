@@ -8,7 +8,7 @@
 //! phone that sent 退订. The first run starts at the end of the log: enabling SMS does not
 //! text the county's history.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::params;
 
 use agent_core::doc::TicketDoc;
@@ -144,18 +144,32 @@ fn called_for(view: &TicketView, directory: &Directory) -> Option<Queued> {
     })
 }
 
-/// Queue a message to the point's agent and to the township for every ticket past its due
-/// date (once per ticket and due date each); how many were queued.
+/// The day of the last overdue scan.
+const OVERDUE_SCAN: &str = "sms_overdue_day";
+
+/// Once a day, queue a message to the point's agent and to the township for every ticket
+/// that went past its due date since the last scan (a due date only falls behind as the days
+/// pass); how many were queued. The first scan looks at yesterday's due dates only, so
+/// enabling SMS does not text every ticket already late.
 pub fn overdue(store: &mut ServerStore, sign: &str, now: DateTime<FixedOffset>) -> Result<usize> {
+    let today = now.date_naive();
+    let last = get_meta(store.conn(), OVERDUE_SCAN)?
+        .and_then(|v| NaiveDate::parse_from_str(&String::from_utf8_lossy(&v), "%Y-%m-%d").ok());
+    if last == Some(today) {
+        return Ok(0);
+    }
+    // Due dates before `today` and on or after the day before the last scan.
+    let since = last.unwrap_or(today).pred_opt().unwrap_or(today);
     let directory = store.directory()?;
-    let today = crate::index::day(now.date_naive());
+    let day = crate::index::day;
     let tx = store.begin()?;
+    put_meta(&tx, OVERDUE_SCAN, day(today).as_bytes())?;
     let late: Vec<(String, u32, String, String, String)> = {
         let mut stmt = tx.prepare(
             "SELECT ticket, point, township, item_name, due FROM ticket_index
-             WHERE live AND due < ?1",
+             WHERE live AND due < ?1 AND due >= ?2",
         )?;
-        let rows = stmt.query_map([&today], |r| {
+        let rows = stmt.query_map([day(today), day(since)], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
         rows.collect::<rusqlite::Result<_>>()?

@@ -173,6 +173,32 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// Send a built request and read the provider's answer with `interpret`: a request that could
+/// not be built is a final failure, no answer one worth retrying. Never panics.
+pub async fn deliver(
+    client: &reqwest::Client,
+    built: Result<SignedRequest, String>,
+    provider: &str,
+    interpret: fn(u16, &[u8]) -> super::Handed,
+) -> super::Handed {
+    let req = match built {
+        Ok(req) => req,
+        Err(reason) => {
+            return super::Handed::Failed {
+                reason,
+                retry: false,
+            }
+        }
+    };
+    match execute(client, &req).await {
+        Ok(reply) => interpret(reply.status, &reply.body),
+        Err(e) => super::Handed::Failed {
+            reason: format!("{provider}无应答 / no answer: {e}"),
+            retry: true,
+        },
+    }
+}
+
 /// Send `req`; `Err`: no answer (connection refused, timeout, TLS…), with the whole cause
 /// chain as text (never a secret: the request's URL holds none).
 pub async fn execute(client: &reqwest::Client, req: &SignedRequest) -> Result<Reply, String> {

@@ -16,9 +16,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use serde::Deserialize;
 
-use super::sign::{
-    self, execute, hmac_sha256, sha256_hex, CallbackError, Endpoint, Secret, SignedRequest,
-};
+use super::sign::{self, hmac_sha256, sha256_hex, CallbackError, Endpoint, Secret, SignedRequest};
 use super::{Handed, Incoming, Outgoing, Template};
 
 pub const DEFAULT_ENDPOINT: &str = "https://sms.tencentcloudapi.com";
@@ -229,22 +227,13 @@ pub fn build_send_sms(
 
 /// Send `msg` now. Never panics; a network failure is `Failed { retry: true }`.
 pub async fn send(client: &reqwest::Client, cfg: &TencentConfig, msg: &Outgoing) -> Handed {
-    let req = match build_send_sms(cfg, msg, Utc::now()) {
-        Ok(req) => req,
-        Err(reason) => {
-            return Handed::Failed {
-                reason,
-                retry: false,
-            }
-        }
-    };
-    match execute(client, &req).await {
-        Ok(reply) => interpret(reply.status, &reply.body),
-        Err(e) => Handed::Failed {
-            reason: format!("腾讯云短信无应答 / no answer from Tencent Cloud: {e}"),
-            retry: true,
-        },
-    }
+    sign::deliver(
+        client,
+        build_send_sms(cfg, msg, Utc::now()),
+        "腾讯云短信",
+        interpret,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
