@@ -402,8 +402,7 @@ fn read_text(path: &Path) -> Res<(String, String)> {
 /// An inbound text in `incoming/`, as smsd writes one.
 fn sms_in(spool: &Path, from: &str, text: &str) -> Res<()> {
     let received = sync_server::now().format("%y-%m-%d %H:%M:%S");
-    let mut file =
-        format!("From: 86{from}\nReceived: {received}\nAlphabet: UCS2\n\n").into_bytes();
+    let mut file = format!("From: 86{from}\nReceived: {received}\nAlphabet: UCS2\n\n").into_bytes();
     for unit in text.encode_utf16() {
         file.extend_from_slice(&unit.to_be_bytes());
     }

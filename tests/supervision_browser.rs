@@ -198,8 +198,18 @@ fn a_supervisor_sees_a_ticket_turn_yellow_then_red_as_the_days_pass() {
             b.screenshot(screens().join("board-red.png"));
         }
     }
-    // The township's lights by point count it too.
-    assert!(b.text("#point-lights").contains("代办点"));
+    // The township's lights by point and by item count it too, by name.
+    assert!(
+        b.text("#point-lights").contains("东坪村代办点"),
+        "{}",
+        b.text("#point-lights")
+    );
+    let item = Catalog::demo().item(&form.item_code).unwrap().name.clone();
+    assert!(
+        b.text("#item-lights").contains(&item),
+        "{}",
+        b.text("#item-lights")
+    );
 }
 
 /// What the test expects of a report, worked out from the tickets' own views.

@@ -107,9 +107,15 @@ fn three_level_demo_runs_and_every_level_agrees() {
         .skip_while(|l| !l.starts_with("== 短信"))
         .filter(|l| l.starts_with("→ "))
         .collect();
-    assert!(sms.iter().filter(|l| l.contains("请评价")).count() >= 2, "{stdout}");
+    assert!(
+        sms.iter().filter(|l| l.contains("请评价")).count() >= 2,
+        "{stdout}"
+    );
     assert!(sms.iter().any(|l| l.contains("）已送达")), "{stdout}");
-    assert!(sms.iter().all(|l| l.contains("****")), "phones masked: {stdout}");
+    assert!(
+        sms.iter().all(|l| l.contains("****")),
+        "phones masked: {stdout}"
+    );
     // A non-empty directory is refused rather than mixed into.
     let again = Command::new(example("demo"))
         .arg(dir.path().join("demo"))

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use rusqlite::params_from_iter;
+use rusqlite::{params_from_iter, OptionalExtension};
 
 use agent_core::domain::calendar::Calendar;
 use agent_core::domain::deadline::{self, Light, DEFAULT_MARGIN};
@@ -227,14 +227,25 @@ fn live(store: &ServerStore, scope: &Scope, cal: &Calendar, board: &mut Board) -
     board.by_township = townships.into_iter().collect();
     board.by_point = points.into_iter().collect();
     board.by_window = windows.into_iter().collect();
+    // The catalog's name, else the name a ticket of the item was registered under.
     let catalog = store.catalog()?;
-    let name = |code: String| {
-        catalog
-            .as_ref()
-            .and_then(|c| c.item(&code))
-            .map_or(code.clone(), |i| i.name.clone())
-    };
-    board.by_item = items.into_iter().map(|(code, l)| (name(code), l)).collect();
+    let mut named = Vec::new();
+    for (code, lights) in items {
+        let name = match catalog.as_ref().and_then(|c| c.item(&code)) {
+            Some(item) => item.name.clone(),
+            None => store
+                .conn()
+                .query_row(
+                    "SELECT item_name FROM ticket_index WHERE item_code = ?1 LIMIT 1",
+                    [&code],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(code),
+        };
+        named.push((name, lights));
+    }
+    board.by_item = named;
     let total = |n: i64| usize::try_from(n).unwrap_or(0);
     board.overdue = Listed {
         rows: late(store, scope, cal, today, "due < ?", None, Light::Red)?,
@@ -692,6 +703,8 @@ mod tests {
                 )
             ]
         );
+        // No catalog here: items are named as their tickets were registered.
+        assert_eq!(b.by_item[0].0, "失业证办理");
         let numbers = |l: &[Late]| l.iter().map(|l| l.number.clone()).collect::<Vec<_>>();
         assert_eq!(numbers(&b.overdue.rows), ["late"]);
         assert_eq!(b.overdue.rows[0].remaining, Some(-1));
