@@ -158,14 +158,22 @@ pub async fn run(state: AppState, config: SmsConfig, gateway: Gateway) {
 
 /// One round: notifications, inbound texts, then the outbox.
 pub async fn round(state: &AppState, config: &SmsConfig, gateway: &Gateway) -> Result<()> {
-    let sign = config.sign_name.clone();
     let now = crate::now();
+    // A batch at a time, the store free for requests in between.
+    loop {
+        let sign = config.sign_name.clone();
+        let read = state
+            .with_store(move |store, _| notify::follow(store, &sign, now))
+            .await?;
+        if read == 0 {
+            break;
+        }
+    }
+    let sign = config.sign_name.clone();
     state
         .with_store(move |store, _| {
-            while notify::follow(store, &sign, now)? > 0 {}
             crate::index::refresh(store)?;
-            notify::overdue(store, &sign, now)?;
-            Ok(())
+            notify::overdue(store, &sign, now)
         })
         .await?;
     if let Gateway::Smstools(spool) = gateway {
