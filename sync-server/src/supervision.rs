@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use rusqlite::{params_from_iter, OptionalExtension};
 
 use agent_core::domain::calendar::Calendar;
@@ -183,13 +183,29 @@ pub fn board(
 const LIGHT: &str = "CASE WHEN due IS NULL THEN paused_light WHEN due < ?1 THEN 'red'
      WHEN due < ?2 THEN 'yellow' ELSE 'green' END";
 
+/// The first due date that is still green today: past the margin's working days. Late in
+/// December with next year's calendar not yet imported (the board warns), weekends are the
+/// only days off counted.
+fn green_from(cal: &Calendar, today: NaiveDate) -> NaiveDate {
+    cal.add_working_days(today, DEFAULT_MARGIN + 1)
+        .unwrap_or_else(|_| {
+            let mut d = today;
+            let mut left = DEFAULT_MARGIN + 1;
+            while left > 0 {
+                d = d.succ_opt().unwrap_or(d);
+                if d.weekday().number_from_monday() <= 5 {
+                    left -= 1;
+                }
+            }
+            d
+        })
+}
+
 /// The live tickets: lights counted by township, point, window and item in SQL, the overdue
 /// and due-soon lists, open stages over budget.
 fn live(store: &ServerStore, scope: &Scope, cal: &Calendar, board: &mut Board) -> Result<()> {
     let today = board.today;
-    let green_from = cal
-        .add_working_days(today, DEFAULT_MARGIN + 1)
-        .map_err(|g| crate::error::Error::BadRequest(format!("工作日历未包含{}年", g.year)))?;
+    let green_from = green_from(cal, today);
     let mut w = Where::default();
     w.values.push(day(today).into());
     w.values.push(day(green_from).into());
@@ -730,6 +746,15 @@ mod tests {
 
         // A township sees its own.
         let b = board(&mut store, &Scope::township("t2"), today, 5).unwrap();
+        assert_eq!(
+            (b.lights.total(), b.fees.total, b.follow_ups.total),
+            (1, 0, 0)
+        );
+
+        // Next year's calendar not imported yet: the board still shows (weekends off).
+        let last = *Calendar::default_cn().years().last().unwrap();
+        let new_year_eve = NaiveDate::from_ymd_opt(last, 12, 31).unwrap();
+        let b = board(&mut store, &Scope::township("t2"), new_year_eve, 5).unwrap();
         assert_eq!(
             (b.lights.total(), b.fees.total, b.follow_ups.total),
             (1, 0, 0)
