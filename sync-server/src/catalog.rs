@@ -150,12 +150,18 @@ pub fn save_item(
             return Ok(Saved::Unchanged);
         }
     }
-    // The catalog's version is normally the highest of its items'; a catalog imported
-    // otherwise still never hands out a version twice.
+    // The catalog's version is normally the highest of its items'; an older catalog imported
+    // since, or one numbered otherwise, still never gets a version handed out before.
     let highest = catalog.items.iter().map(|i| i.version).max().unwrap_or(0);
+    let recorded: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM catalog_versions",
+        [],
+        |r| r.get(0),
+    )?;
     let version = catalog
         .version
         .max(highest)
+        .max(u32::try_from(recorded).unwrap_or(u32::MAX))
         .checked_add(1)
         .ok_or_else(|| Error::BadRequest("事项目录版本号已达上限".into()))?;
     catalog.version = version;

@@ -6,7 +6,7 @@
 //! reads the index first calls [`refresh`] (the server also refreshes in the background), and
 //! a new calendar re-folds every ticket because due dates count its working days.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
@@ -164,13 +164,6 @@ fn put_row(
         .iter()
         .find(|s| s.stage == Stage::ReturnToVillage)
         .and_then(|s| s.end);
-    let anomalous = |id: &str| life.anomalies.iter().any(|a| a.event_id == id);
-    let evaluated = life.evaluation.and_then(|_| {
-        t.events
-            .iter()
-            .find(|e| e.kind == EventKind::Evaluated && !anomalous(&e.id))
-            .map(|e| e.at.with_timezone(&china_offset()).date_naive())
-    });
     let live = due.is_some() || paused_light.is_some() || open_stage.is_some();
     tx.execute(
         "INSERT OR REPLACE INTO ticket_index (ticket, point, township, item_code, item_name,
@@ -212,7 +205,7 @@ fn put_row(
             stages_over.join(","),
             delivered.map(day),
             life.evaluation,
-            evaluated.map(day),
+            life.evaluated_on.map(day),
             life.followed_up.map(day),
             live,
         ],
@@ -503,13 +496,28 @@ impl Query {
     }
 }
 
+/// The first due date that is still green today: past the margin's working days. Late in
+/// December with next year's calendar not yet imported (the board warns), weekends are the
+/// only days off counted.
+pub(crate) fn green_from(cal: &Calendar, today: NaiveDate) -> NaiveDate {
+    cal.add_working_days(today, DEFAULT_MARGIN + 1)
+        .unwrap_or_else(|_| {
+            let mut d = today;
+            let mut left = DEFAULT_MARGIN + 1;
+            while left > 0 {
+                d = d.succ_opt().unwrap_or(d);
+                if d.weekday().number_from_monday() <= 5 {
+                    left -= 1;
+                }
+            }
+            d
+        })
+}
+
 /// The clauses for a light: red past due, yellow within the margin, green beyond it; a paused
 /// ticket keeps the light it had when paused.
 fn push_light(w: &mut Where, light: Light, cal: &Calendar, today: NaiveDate) -> Result<()> {
-    let green_from = cal
-        .add_working_days(today, DEFAULT_MARGIN + 1)
-        .map_err(|g| bad(&format!("工作日历未包含{}年，无法按灯筛选", g.year)))?;
-    let (t, g) = (day(today), day(green_from));
+    let (t, g) = (day(today), day(green_from(cal, today)));
     let running = match light {
         Light::Red => {
             w.values.push(t.into());

@@ -13,6 +13,11 @@
 //! - [`http`]: the axum routers, the one error-to-response mapping, serving HTTP or HTTPS.
 //! - [`tls`]: the rustls server config from `[tls]`, the district CA a township pins, and
 //!   `make-cert`.
+//! - [`accounts`], [`console`], [`public`]: staff accounts and sessions, the web console, the
+//!   pages without sign-in.
+//! - [`index`], [`supervision`], [`reports`]: the ticket index the console reads, the
+//!   supervision board and the monthly / annual statistics from it.
+//! - [`catalog`]: catalog item versions. [`sms`]: the SMS gateway.
 //!
 //! See docs/SYNC.md for the protocol.
 
@@ -53,7 +58,10 @@ pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
         match chrono::DateTime::parse_from_rfc3339(text.trim()) {
             Ok(t) => return t.with_timezone(&china),
             Err(_) => {
-                tracing::warn!(path = %path.display(), "clock file unreadable; using the system clock")
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(path = %path.display(), "clock file unreadable; using the system clock");
+                });
             }
         }
     }

@@ -61,8 +61,10 @@ impl Period {
 
     pub fn last(self) -> Option<NaiveDate> {
         let next = match self {
-            Period::Month(y, 12) | Period::Year(y) => NaiveDate::from_ymd_opt(y + 1, 1, 1),
-            Period::Month(y, m) => NaiveDate::from_ymd_opt(y, m + 1, 1),
+            Period::Month(y, 12) | Period::Year(y) => {
+                NaiveDate::from_ymd_opt(y.checked_add(1)?, 1, 1)
+            }
+            Period::Month(y, m) => NaiveDate::from_ymd_opt(y, m.checked_add(1)?, 1),
         };
         next.and_then(|d| d.pred_opt())
     }
@@ -90,6 +92,8 @@ pub struct Figures {
     pub registered: i64,
     pub accepted: i64,
     pub completed: i64,
+    /// Completed with a deadline the calendar could count (the on-time rate's denominator).
+    pub clocked: i64,
     pub on_time: i64,
     /// Working days taken by the completed tickets, summed (for the average).
     pub days_taken: i64,
@@ -110,6 +114,7 @@ impl Figures {
         self.registered += o.registered;
         self.accepted += o.accepted;
         self.completed += o.completed;
+        self.clocked += o.clocked;
         self.on_time += o.on_time;
         self.days_taken += o.days_taken;
         self.stage_overruns += o.stage_overruns;
@@ -126,14 +131,14 @@ impl Figures {
         self.ratings.iter().sum()
     }
 
-    /// Per cent completed on time; None when nothing was completed.
+    /// Per cent completed on time; None when nothing completed had a countable deadline.
     pub fn on_time_rate(&self) -> Option<f64> {
-        percent(self.on_time, self.completed)
+        percent(self.on_time, self.clocked)
     }
 
     /// Average working days from acceptance to completion (paused days excluded).
     pub fn average_days(&self) -> Option<f64> {
-        (self.completed > 0).then(|| self.days_taken as f64 / self.completed as f64)
+        (self.clocked > 0).then(|| round1(self.days_taken as f64 / self.clocked as f64))
     }
 
     /// Per cent of ratings 基本满意 or better.
@@ -142,8 +147,14 @@ impl Figures {
     }
 }
 
-fn percent(part: i64, whole: i64) -> Option<f64> {
-    (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
+/// A per cent to one decimal place; None of nothing.
+pub fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| round1(100.0 * part as f64 / whole as f64))
+}
+
+/// One decimal place, rounding halves away from zero, the same on pages and in exports.
+pub fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 /// One row: its key (township code, point number, item code or month), name and figures.
@@ -193,17 +204,23 @@ pub fn report(store: &mut ServerStore, scope: &Scope, period: Period) -> Result<
             w.clauses.push(extra.into());
         }
         scope.push(&mut w);
-        let sql =
-            format!(
-            "SELECT township, point, item_code, CAST(substr({column}, 6, 2) AS INTEGER){selected}
+        let sql = format!(
+            // Grouped in the covering index's own order (day first): no sort.
+            "SELECT {column}, township, point, item_code{selected}
              FROM ticket_index WHERE {} GROUP BY 1, 2, 3, 4{}",
             w.sql(),
-            if column == "evaluated" { ", evaluation" } else { "" }
+            if column == "evaluated" {
+                ", evaluation"
+            } else {
+                ""
+            }
         );
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(&w.values))?;
         while let Some(r) = rows.next()? {
-            let key: Key = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let day: String = r.get(0)?;
+            let month = day.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(0);
+            let key: Key = (r.get(1)?, r.get(2)?, r.get(3)?, month);
             put(r, cells.entry(key).or_default())?;
         }
         Ok(())
@@ -216,17 +233,20 @@ pub fn report(store: &mut ServerStore, scope: &Scope, period: Period) -> Result<
         f.accepted += r.get::<_, i64>(4)?;
         Ok(())
     })?;
+    // A stage over budget counts when the ticket is completed; the return to the village,
+    // which closes later, when it is delivered.
     grouped(
         "finished",
         "outcome IS NOT NULL",
-        ", COUNT(*), COALESCE(SUM(on_time), 0), COALESCE(SUM(days_taken), 0),
-           SUM(stages_over <> '')",
+        ", COUNT(*), COUNT(on_time), COALESCE(SUM(on_time), 0), COALESCE(SUM(days_taken), 0),
+           SUM(stages_over NOT IN ('', 'return_to_village'))",
         &mut cells,
         &|r, f| {
             f.completed += r.get::<_, i64>(4)?;
-            f.on_time += r.get::<_, i64>(5)?;
-            f.days_taken += r.get::<_, i64>(6)?;
-            f.stage_overruns += r.get::<_, i64>(7)?;
+            f.clocked += r.get::<_, i64>(5)?;
+            f.on_time += r.get::<_, i64>(6)?;
+            f.days_taken += r.get::<_, i64>(7)?;
+            f.stage_overruns += r.get::<_, i64>(8)?;
             Ok(())
         },
     )?;
@@ -246,10 +266,17 @@ pub fn report(store: &mut ServerStore, scope: &Scope, period: Period) -> Result<
             Ok(())
         },
     )?;
-    grouped("delivered", "", ", COUNT(*)", &mut cells, &|r, f| {
-        f.delivered += r.get::<_, i64>(4)?;
-        Ok(())
-    })?;
+    grouped(
+        "delivered",
+        "",
+        ", COUNT(*), SUM(instr(stages_over, 'return_to_village') > 0)",
+        &mut cells,
+        &|r, f| {
+            f.delivered += r.get::<_, i64>(4)?;
+            f.stage_overruns += r.get::<_, i64>(5)?;
+            Ok(())
+        },
+    )?;
     let directory = store.directory()?;
     let catalog = store.catalog()?;
     Ok(roll_up(period, cells, &directory, catalog.as_ref()))
@@ -387,7 +414,7 @@ impl Report {
 fn row(group: &str, line: &Line) -> Vec<Cell> {
     let f = &line.figures;
     let n = |v: i64| Cell::Number(v as f64);
-    let rate = |v: Option<f64>| v.map_or(Cell::Empty, |v| Cell::Number((v * 10.0).round() / 10.0));
+    let rate = |v: Option<f64>| v.map_or(Cell::Empty, Cell::Number);
     vec![
         Cell::Text(group.into()),
         Cell::Text(line.key.clone()),
@@ -413,6 +440,8 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>> {
     out.write_record(COLUMNS).map_err(failed)?;
     for r in report.rows() {
         out.write_record(r.iter().map(|c| match c {
+            // A name a spreadsheet would run as a formula is kept as text.
+            Cell::Text(t) if t.starts_with(['=', '+', '-', '@']) => format!("'{t}"),
             Cell::Text(t) => t.clone(),
             Cell::Number(v) => v.to_string(),
             Cell::Empty => String::new(),
@@ -527,6 +556,16 @@ mod tests {
             None,
             None,
         );
+        // Completed on time in August, its result back at the village in September, late.
+        put(
+            &store,
+            "d",
+            101,
+            [Some("2025-12-30"), Some("2026-07-30"), None],
+            Some(("2026-08-03", true, 3, "return_to_village")),
+            Some("2026-09-01"),
+            None,
+        );
         let scope = Scope::default();
         let june = report(&mut store, &scope, Period::parse("2026-06").unwrap()).unwrap();
         let t = &june.total;
@@ -566,7 +605,11 @@ mod tests {
             ),
             (1, 0, 1)
         );
-        assert_eq!(year.total.on_time_rate(), Some(50.0));
+        // The return to the village counts where it closed.
+        assert_eq!((month(8).completed, month(8).stage_overruns), (1, 0));
+        assert_eq!((month(9).delivered, month(9).stage_overruns), (1, 1));
+        // Two of three on time, to one place.
+        assert_eq!(year.total.on_time_rate(), Some(66.7));
         // The export rows: the total first, then months, townships, points, items.
         let rows = year.rows();
         assert_eq!(rows[0][0], Cell::Text("合计".into()));

@@ -2,13 +2,13 @@
 //! fees that differ from the catalog, how applicants rated the service, and the 不满意
 //! ratings still waiting for the township's answer (回访).
 //!
-//! Read from the ticket index only. Lights depend on today, so they are worked out here from
-//! each live ticket's due date (a few per cent of a county's tickets are live at any time);
-//! the recent figures read the index's per-day columns.
+//! Read from the ticket index only. Lights depend on today: SQL counts the live tickets (a few
+//! per cent of a county's) against today's two cut-off dates in one covering index, and the
+//! stage overruns against a cut-off per budget; the recent figures read the per-day columns.
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 use rusqlite::{params_from_iter, OptionalExtension};
 
 use agent_core::domain::calendar::Calendar;
@@ -17,6 +17,7 @@ use agent_core::domain::event::UNSATISFIED;
 
 use crate::error::Result;
 use crate::index::{self, day, parse_light, Scope, Where};
+use crate::reports::Figures;
 use crate::store::ServerStore;
 
 /// Rows each list on the board shows; the rest are counted.
@@ -114,7 +115,8 @@ impl<T> Listed<T> {
 pub struct Board {
     pub today: NaiveDate,
     pub lights: Lights,
-    /// Live tickets by light per township, point, window and item: (key, lights), by key.
+    /// Live tickets by light per township (code), point (number), window and item (name), in
+    /// the order of township code, point number, window and item code.
     pub by_township: Vec<(String, Lights)>,
     pub by_point: Vec<(u32, Lights)>,
     pub by_window: Vec<(String, Lights)>,
@@ -127,18 +129,9 @@ pub struct Board {
     pub follow_ups: Listed<FollowUp>,
     /// Follow-ups past their answer deadline.
     pub follow_ups_late: usize,
-    /// Completed in the last [`RECENT_DAYS`] days, and how many of them on time.
-    pub completed: i64,
-    pub on_time: i64,
-    /// Ratings in the last [`RECENT_DAYS`] days, index 0 = score 1 … index 4 = score 5.
-    pub ratings: [i64; 5],
-}
-
-impl Board {
-    /// The on-time rate in per cent, when anything was completed.
-    pub fn on_time_rate(&self) -> Option<f64> {
-        (self.completed > 0).then(|| 100.0 * self.on_time as f64 / self.completed as f64)
-    }
+    /// The last [`RECENT_DAYS`] days: completed (how many on time) and ratings, counted as
+    /// the reports count them.
+    pub recent: Figures,
 }
 
 /// The board for `scope` as of `today`; `followup_days` working days to answer a rating.
@@ -164,9 +157,7 @@ pub fn board(
         fees: Listed::cut(Vec::new()),
         follow_ups: Listed::cut(Vec::new()),
         follow_ups_late: 0,
-        completed: 0,
-        on_time: 0,
-        ratings: [0; 5],
+        recent: Figures::default(),
     };
     live(store, scope, &calendar, &mut board)?;
     recent(store, scope, &mut board)?;
@@ -183,29 +174,11 @@ pub fn board(
 const LIGHT: &str = "CASE WHEN due IS NULL THEN paused_light WHEN due < ?1 THEN 'red'
      WHEN due < ?2 THEN 'yellow' ELSE 'green' END";
 
-/// The first due date that is still green today: past the margin's working days. Late in
-/// December with next year's calendar not yet imported (the board warns), weekends are the
-/// only days off counted.
-fn green_from(cal: &Calendar, today: NaiveDate) -> NaiveDate {
-    cal.add_working_days(today, DEFAULT_MARGIN + 1)
-        .unwrap_or_else(|_| {
-            let mut d = today;
-            let mut left = DEFAULT_MARGIN + 1;
-            while left > 0 {
-                d = d.succ_opt().unwrap_or(d);
-                if d.weekday().number_from_monday() <= 5 {
-                    left -= 1;
-                }
-            }
-            d
-        })
-}
-
 /// The live tickets: lights counted by township, point, window and item in SQL, the overdue
 /// and due-soon lists, open stages over budget.
 fn live(store: &ServerStore, scope: &Scope, cal: &Calendar, board: &mut Board) -> Result<()> {
     let today = board.today;
-    let green_from = green_from(cal, today);
+    let green_from = crate::index::green_from(cal, today);
     let mut w = Where::default();
     w.values.push(day(today).into());
     w.values.push(day(green_from).into());
@@ -347,7 +320,7 @@ fn late(
 /// that began on or before it is over its budget. None when the calendar does not reach.
 fn over_from(cal: &Calendar, today: NaiveDate, budget: u32) -> Option<NaiveDate> {
     let mut d = today;
-    for _ in 0..=(budget * 3 + 30) {
+    for _ in 0..=budget.saturating_mul(3).saturating_add(30).min(1000) {
         d = d.pred_opt()?;
         if cal.working_days_between(d, today).ok()? > budget {
             return Some(d);
@@ -433,14 +406,15 @@ fn recent(store: &ServerStore, scope: &Scope, board: &mut Board) -> Result<()> {
     w.clauses.push("outcome IS NOT NULL".into());
     scope.push(&mut w);
     let sql = format!(
-        "SELECT COUNT(*), COALESCE(SUM(on_time), 0) FROM ticket_index WHERE {}",
+        "SELECT COUNT(*), COUNT(on_time), COALESCE(SUM(on_time), 0) FROM ticket_index WHERE {}",
         w.sql()
     );
-    (board.completed, board.on_time) =
+    let recent = &mut board.recent;
+    (recent.completed, recent.clocked, recent.on_time) =
         store
             .conn()
             .query_row(&sql, params_from_iter(&w.values), |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?;
     let mut w = Where::default();
     w.add("evaluated >= ?", since);
@@ -455,7 +429,7 @@ fn recent(store: &ServerStore, scope: &Scope, board: &mut Board) -> Result<()> {
         let score: i64 = r.get(0)?;
         if let Some(slot) = usize::try_from(score - 1)
             .ok()
-            .and_then(|i| board.ratings.get_mut(i))
+            .and_then(|i| board.recent.ratings.get_mut(i))
         {
             *slot = r.get(1)?;
         }
@@ -507,7 +481,7 @@ fn follow_ups(
     // Ratings on or before this day are past their `days` working days to answer.
     let mut late_upto = None;
     let mut d = today;
-    for _ in 0..=(days * 3 + 30) {
+    for _ in 0..=days.saturating_mul(3).saturating_add(30).min(1000) {
         let Some(prev) = d.pred_opt() else { break };
         d = prev;
         if cal.add_working_days(d, days).is_ok_and(|due| due < today) {
@@ -733,8 +707,8 @@ mod tests {
         assert_eq!(b.fees.rows.len(), 1);
         assert_eq!(b.fees.rows[0].charged_fen, 1500);
         // The last 30 days: two completed, one on time (April's is older).
-        assert_eq!((b.completed, b.on_time), (2, 1));
-        assert_eq!(b.ratings, [1, 1, 0, 0, 1]);
+        assert_eq!((b.recent.completed, b.recent.on_time), (2, 1));
+        assert_eq!(b.recent.ratings, [1, 1, 0, 0, 1]);
         // The answered one is gone; the other is past its five working days.
         assert_eq!(b.follow_ups.total, 1);
         let f = &b.follow_ups.rows[0];

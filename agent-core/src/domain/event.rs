@@ -159,11 +159,15 @@ impl EventKind {
         }
     }
 
-    /// Tablet events whose legal time is the township server's `arrived` stamp.
+    /// Tablet events whose legal time is the township server's `arrived` stamp: those that
+    /// move the clock, and a rating, whose day starts the follow-up's answer deadline.
     pub fn moves_clock_from_tablet(self) -> bool {
         matches!(
             self,
-            EventKind::SupplementProvided | EventKind::Delivered | EventKind::Withdrawn
+            EventKind::SupplementProvided
+                | EventKind::Delivered
+                | EventKind::Withdrawn
+                | EventKind::Evaluated
         )
     }
 }

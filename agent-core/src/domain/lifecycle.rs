@@ -123,6 +123,9 @@ pub struct Lifecycle {
     pub outcome: Option<Outcome>,
     pub certificate_no: Option<String>,
     pub evaluation: Option<u8>,
+    /// The rating's legal day (the server's, or for a tablet's rating its `arrived` stamp).
+    #[serde(default)]
+    pub evaluated_on: Option<NaiveDate>,
     /// The day the township answered a 不满意 or worse rating (回访).
     #[serde(default)]
     pub followed_up: Option<NaiveDate>,
@@ -296,7 +299,10 @@ impl<'a> Fold<'a> {
                     .and_then(|v| v.as_u64())
                     .filter(|s| (1..=5).contains(s));
                 match score {
-                    Some(s) => self.life.evaluation = u8::try_from(s).ok(),
+                    Some(s) => {
+                        self.life.evaluation = u8::try_from(s).ok();
+                        self.life.evaluated_on = day;
+                    }
                     None => return Err("评价分值应为1–5".into()),
                 }
             }
@@ -351,6 +357,7 @@ pub fn fold(events: &[Event], promised_days: u32, budgets: &StageBudgets) -> Lif
             outcome: None,
             certificate_no: None,
             evaluation: None,
+            evaluated_on: None,
             followed_up: None,
             missing: Vec::new(),
             anomalies: Vec::new(),

@@ -8,7 +8,9 @@ use crate::domain::ticket::{MaterialState, TicketView};
 
 /// Fen as yuan with two decimals.
 pub fn yuan(fen: i64) -> String {
-    format!("{}.{:02}", fen / 100, (fen % 100).abs())
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
 /// Chinese label of a deadline light.

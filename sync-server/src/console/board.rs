@@ -10,6 +10,7 @@ use maud::{html, Markup};
 
 use agent_core::domain::directory::Directory;
 use agent_core::domain::event::evaluation_label;
+use agent_core::domain::receipt::yuan;
 
 use super::pages::{self, light_label};
 use super::{calendar, failure, Staffer};
@@ -85,8 +86,8 @@ async fn show(State(state): State<AppState>, Staffer(who, _): Staffer) -> Respon
                             td { (f.item_name) }
                             td { (point_name(&directory, f.point)) }
                             td { (f.registered) }
-                            td.light-red { (yuan(f.charged_fen)) }
-                            td { (yuan(f.statutory_fen)) }
+                            td.light-red { (yuan(f.charged_fen)) "元" }
+                            td { (yuan(f.statutory_fen)) "元" }
                         }
                     }
                 }
@@ -95,7 +96,7 @@ async fn show(State(state): State<AppState>, Staffer(who, _): Staffer) -> Respon
         }
         div.box id="ratings" {
             h3 { "近" (RECENT_DAYS) "日好差评" }
-            (ratings(&board.ratings))
+            (super::reports::rating_bars(&board.recent))
         }
         div.box id="follow-ups" {
             h3 { "差评回访 " span.count { (board.follow_ups.total) } }
@@ -127,8 +128,7 @@ async fn show(State(state): State<AppState>, Staffer(who, _): Staffer) -> Respon
 
 /// The headline figures.
 fn summary(board: &Board, days: u32) -> Markup {
-    let rated: i64 = board.ratings.iter().sum();
-    let satisfied: i64 = board.ratings[2..].iter().sum();
+    let recent = &board.recent;
     html! {
         div.box id="summary" {
             dl {
@@ -139,12 +139,12 @@ fn summary(board: &Board, days: u32) -> Markup {
                     span.light-red { "红灯 " span id="red" { (board.lights.red) } }
                 }
                 dt { "近" (RECENT_DAYS) "日办结" } dd id="on-time" {
-                    (board.completed) "件，按时办结 " (board.on_time) "件"
-                    @if let Some(rate) = board.on_time_rate() { "，按时办结率 " (format!("{rate:.1}")) "%" }
+                    (recent.completed) "件，按时办结 " (recent.on_time) "件"
+                    @if let Some(rate) = recent.on_time_rate() { "，按时办结率 " (format!("{rate:.1}")) "%" }
                 }
                 dt { "近" (RECENT_DAYS) "日评价" } dd {
-                    (rated) "件"
-                    @if rated > 0 { "，满意率 " (format!("{:.1}", 100.0 * satisfied as f64 / rated as f64)) "%" }
+                    (recent.rated()) "件"
+                    @if let Some(rate) = recent.satisfaction_rate() { "，满意率 " (format!("{rate:.1}")) "%" }
                 }
                 dt { "待回访" } dd id="follow-up-count" {
                     (board.follow_ups.total) "件"
@@ -207,29 +207,6 @@ fn late_list(id: &str, title: &str, list: &Listed<Late>, directory: &Directory) 
     }
 }
 
-/// The 好差评 distribution as a row of bars.
-fn ratings(counts: &[i64; 5]) -> Markup {
-    let most = counts.iter().copied().max().unwrap_or(0).max(1);
-    html! {
-        table {
-            tbody {
-                @for score in (1..=5u8).rev() {
-                    @let n = counts[usize::from(score - 1)];
-                    tr data-score=(score) {
-                        td style="width:8em" { (evaluation_label(score)) }
-                        td style="width:4em" { (n) }
-                        td {
-                            svg width="300" height="12" role="img" {
-                                rect width=(300 * n / most) height="12" fill=(if score <= 2 { "#a4262c" } else { "#1f4e79" }) {}
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 fn more<T>(list: &Listed<T>) -> Markup {
     html! {
         @if list.total > list.rows.len() {
@@ -256,9 +233,4 @@ pub(super) fn stage_label(stage: &str) -> &str {
         "return_to_village" => "结果送回",
         other => other,
     }
-}
-
-/// Fen as yuan, e.g. `12.50元`.
-pub(super) fn yuan(fen: i64) -> String {
-    format!("{}.{:02}元", fen / 100, (fen % 100).abs())
 }

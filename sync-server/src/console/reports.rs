@@ -10,12 +10,12 @@ use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::board::yuan;
 use super::{failure, pages, Staffer};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::index::Scope;
 use crate::reports::{self, Figures, Line, Period, Report};
+use agent_core::domain::receipt::yuan;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,7 +86,7 @@ async fn show(
                 dt { "环节超时" } dd { (t.stage_overruns) "件" }
                 dt { "评价" } dd id="rated" { (t.rated()) "件" (rate(t.satisfaction_rate(), "，满意率 ", "%")) }
                 dt { "为群众节省" } dd id="saved" {
-                    "往返县城 " span id="trips" { (t.trips_saved) } "次，路程 " (format!("{:.0}", t.km_saved)) "公里，路费 " (yuan(t.fare_saved_fen))
+                    "往返县城 " span id="trips" { (t.trips_saved) } "次，路程 " (format!("{:.0}", t.km_saved)) "公里，路费 " (yuan(t.fare_saved_fen)) "元"
                 }
             }
             p { "办结、按时办结和平均用时按办结日期统计，评价按评价日期，节省按送达日期（每件免去申请、取件各一次往返县城）。" }
@@ -95,7 +95,7 @@ async fn show(
             div.box { h3 { "各月登记与办结" } (bars(&report.by_month)) }
         }
         div.box { h3 { "各乡镇登记与办结" } (bars(&report.by_township)) }
-        div.box { h3 { "满意度" } (ratings(t)) }
+        div.box { h3 { "满意度" } (rating_bars(t)) }
         (table("township-table", "乡镇", &report.by_township))
         (table("point-table", "代办点", &report.by_point))
         (table("item-table", "事项", &report.by_item))
@@ -130,7 +130,7 @@ fn table(id: &str, what: &str, lines: &[Line]) -> Markup {
                             td { (f.rated()) }
                             td { (rate(f.satisfaction_rate(), "", "%")) }
                             td { (f.trips_saved) }
-                            td { (yuan(f.fare_saved_fen)) }
+                            td { (yuan(f.fare_saved_fen)) "元" }
                         }
                     }
                 }
@@ -174,8 +174,8 @@ fn bars(lines: &[Line]) -> Markup {
     }
 }
 
-/// The five rating levels as bars.
-fn ratings(f: &Figures) -> Markup {
+/// The five rating levels as bars (also on the board).
+pub(super) fn rating_bars(f: &Figures) -> Markup {
     let most = f.ratings.iter().copied().max().unwrap_or(0).max(1);
     let span = WIDTH - LABEL - 60;
     html! {

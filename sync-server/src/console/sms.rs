@@ -66,6 +66,7 @@ async fn show(
                                 @match r.state.as_str() {
                                     "sent" => "已发出",
                                     "failed" => span.error { "发送失败" },
+                                    "cancelled" => "已取消",
                                     _ => "待发送",
                                 }
                             }

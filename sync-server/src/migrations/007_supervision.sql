@@ -19,7 +19,7 @@ ALTER TABLE ticket_index ADD COLUMN stage_budget INTEGER;
 ALTER TABLE ticket_index ADD COLUMN stages_over TEXT NOT NULL DEFAULT '';
 -- The day the result was delivered at the village point.
 ALTER TABLE ticket_index ADD COLUMN delivered TEXT;
--- 好差评: the score (1–5) and its day; the day a 不满意 or worse rating was answered (回访).
+-- 好差评: the score (1–5) and its legal day (a tablet rating's `arrived` stamp); the day a 不满意 or worse rating was answered (回访).
 ALTER TABLE ticket_index ADD COLUMN evaluation INTEGER;
 ALTER TABLE ticket_index ADD COLUMN evaluated TEXT;
 ALTER TABLE ticket_index ADD COLUMN answered TEXT;

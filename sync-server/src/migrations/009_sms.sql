@@ -15,7 +15,7 @@ CREATE TABLE sms_outbox (
     -- The template's named parameters: JSON [[name, value], …].
     params    TEXT NOT NULL,
     text      TEXT NOT NULL,
-    -- queued / sent / failed
+    -- queued / sent / failed / cancelled (a notice to a phone that sent 退订 meanwhile)
     state     TEXT NOT NULL DEFAULT 'queued',
     attempts  INTEGER NOT NULL DEFAULT 0,
     -- RFC 3339: not before this (backoff after a failed attempt).

@@ -198,7 +198,7 @@ pub fn build_send_sms(
 /// `Failed { retry: true }`.
 pub async fn send(client: &reqwest::Client, cfg: &AliyunConfig, msg: &Outgoing) -> Handed {
     let built = build_send_sms(cfg, msg, Utc::now(), &random_nonce());
-    sign::deliver(client, built, "阿里云短信", interpret).await
+    sign::deliver(client, built, "Aliyun", interpret).await
 }
 
 #[derive(Deserialize)]

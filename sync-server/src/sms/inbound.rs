@@ -52,9 +52,11 @@ pub fn handle(
     if seen {
         return Ok("seen");
     }
+    let asked = text::parse(&msg.text);
     // Operators, service numbers and short codes get nothing back.
     let Ok(phone) = check_mobile(&msg.from) else {
-        return note(store, msg, &msg.from, "no_reply", None, None, sign, now);
+        let text = Handled::silent("no_reply");
+        return note(store, info, msg, &msg.from, text, sign, now);
     };
     let since = |d: Duration| (now - d).to_rfc3339();
     let (hour, day): (i64, i64) = store.conn().query_row(
@@ -63,96 +65,102 @@ pub fn handle(
         params![phone, since(Duration::hours(1)), since(Duration::days(1))],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if hour >= PER_HOUR || day >= PER_DAY {
-        return note(store, msg, &phone, "limited", None, None, sign, now);
+    let limited = hour >= PER_HOUR || day >= PER_DAY;
+    if asked == Asked::Unsubscribe {
+        // Honoured even past the limit (then without a reply).
+        store.conn().execute(
+            "INSERT OR IGNORE INTO sms_optout (phone, at) VALUES (?1, ?2)",
+            params![phone, now.to_rfc3339()],
+        )?;
     }
-    match text::parse(&msg.text) {
-        Asked::Query(number) => {
-            let reply = match own_ticket(store, &number, &phone, now)? {
-                Some(view) => status(store, &view)?,
-                None => unknown(number.as_str()),
-            };
-            note(
-                store,
-                msg,
-                &phone,
-                "query",
-                Some(number.as_str()),
-                Some(reply),
-                sign,
-                now,
-            )
+    let handled = if limited {
+        Handled::silent("limited")
+    } else {
+        match asked {
+            Asked::Query(number) => {
+                // A ticket that does not load answers as one that is not there.
+                let own = own_ticket(store, &number, &phone, now).unwrap_or_else(|e| {
+                    tracing::error!(ticket = %number, error = %e, "ticket for an SMS query does not load");
+                    None
+                });
+                match own {
+                    Some(view) => Handled {
+                        asked: "query",
+                        ticket: Some(number.as_str().to_owned()),
+                        reply: Some(status(store, &view)?),
+                    },
+                    None => Handled::reply("query", unknown(number.as_str())),
+                }
+            }
+            Asked::BadNumber => {
+                Handled::reply("bad_number", Message::new(Template::CheckNumber, &[]))
+            }
+            Asked::Rating {
+                score,
+                numbers,
+                comment,
+            } => match rate(store, info, &phone, score, &numbers, &comment, now) {
+                Ok((ticket, reply)) => Handled {
+                    asked: "rating",
+                    ticket,
+                    reply: Some(reply),
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "SMS rating not recorded");
+                    Handled::reply("rating_failed", Message::new(Template::Help, &[]))
+                }
+            },
+            Asked::Unsubscribe => {
+                Handled::reply("unsubscribe", Message::new(Template::Unsubscribed, &[]))
+            }
+            Asked::Unknown => Handled::reply("unknown", Message::new(Template::Help, &[])),
         }
-        Asked::BadNumber => {
-            let reply = Message::new(Template::CheckNumber, &[]);
-            note(
-                store,
-                msg,
-                &phone,
-                "bad_number",
-                None,
-                Some(reply),
-                sign,
-                now,
-            )
+    };
+    note(store, info, msg, &phone, handled, sign, now)
+}
+
+/// What an inbound text was read as, the applicant's own ticket it concerned, and the reply.
+struct Handled {
+    asked: &'static str,
+    ticket: Option<String>,
+    reply: Option<Message>,
+}
+
+impl Handled {
+    fn silent(asked: &'static str) -> Handled {
+        Handled {
+            asked,
+            ticket: None,
+            reply: None,
         }
-        Asked::Rating {
-            score,
-            number,
-            comment,
-        } => {
-            let (ticket, reply) = rate(store, info, &phone, score, number, &comment, now)?;
-            note(
-                store,
-                msg,
-                &phone,
-                "rating",
-                ticket.as_deref(),
-                Some(reply),
-                sign,
-                now,
-            )
-        }
-        Asked::Unsubscribe => {
-            store.conn().execute(
-                "INSERT OR IGNORE INTO sms_optout (phone, at) VALUES (?1, ?2)",
-                params![phone, now.to_rfc3339()],
-            )?;
-            let reply = Message::new(Template::Unsubscribed, &[]);
-            note(
-                store,
-                msg,
-                &phone,
-                "unsubscribe",
-                None,
-                Some(reply),
-                sign,
-                now,
-            )
-        }
-        Asked::Unknown => {
-            let reply = Message::new(Template::Help, &[]);
-            note(store, msg, &phone, "unknown", None, Some(reply), sign, now)
+    }
+
+    fn reply(asked: &'static str, reply: Message) -> Handled {
+        Handled {
+            asked,
+            ticket: None,
+            reply: Some(reply),
         }
     }
 }
 
-/// Record the inbound text and queue its reply, in one transaction.
-#[allow(clippy::too_many_arguments)]
+/// Record the inbound text and queue its reply, in one transaction. The reply is listed
+/// under the ticket's township, else this server's.
 fn note(
     store: &mut ServerStore,
+    info: &ServerInfo,
     msg: &Incoming,
     phone: &str,
-    asked: &'static str,
-    ticket: Option<&str>,
-    reply: Option<Message>,
+    handled: Handled,
     sign: &str,
     now: DateTime<FixedOffset>,
 ) -> Result<&'static str> {
+    let ticket = handled.ticket.as_deref();
     let township = match ticket.and_then(|n| TicketNumber::parse(n).ok()) {
         Some(n) => store.directory()?.township_of(n.point()).map(str::to_owned),
         None => None,
-    };
+    }
+    .or_else(|| info.township.clone());
     let tx = store.begin()?;
     tx.execute(
         "INSERT OR IGNORE INTO sms_inbox (reference, phone, text, received, asked, ticket)
@@ -162,11 +170,11 @@ fn note(
             phone,
             msg.text,
             now.to_rfc3339(),
-            asked,
+            handled.asked,
             ticket
         ],
     )?;
-    if let Some(message) = reply {
+    if let Some(message) = handled.reply {
         let q = Queued {
             reason: format!("reply:{}", msg.reference),
             ticket: ticket.map(str::to_owned),
@@ -177,7 +185,7 @@ fn note(
         enqueue(&tx, &q, sign, now)?;
     }
     tx.commit()?;
-    Ok(asked)
+    Ok(handled.asked)
 }
 
 /// What a query for a ticket that is not this phone's gets: the same as for a number never
@@ -281,16 +289,24 @@ fn rate(
     info: &ServerInfo,
     phone: &str,
     score: u8,
-    named: Option<TicketNumber>,
+    named: &[TicketNumber],
     comment: &str,
     now: DateTime<FixedOffset>,
 ) -> Result<(Option<String>, Message)> {
     let number = match named {
-        Some(n) => match own_ticket(store, &n, phone, now)? {
+        [n] => match own_ticket(store, n, phone, now)? {
             Some(v) if v.life.evaluation.is_none() => n.as_str().to_owned(),
             _ => return Ok((None, unknown(n.as_str()))),
         },
-        None => {
+        // Several named: which one is meant cannot be told.
+        [_, ..] => {
+            let all: Vec<&str> = named.iter().map(TicketNumber::as_str).collect();
+            return Ok((
+                None,
+                Message::new(Template::WhichTicket, &[("numbers", &all.join("、"))]),
+            ));
+        }
+        [] => {
             crate::index::refresh(store)?;
             // Unrated and delivered, the latest delivery first.
             let mut stmt = store.conn().prepare(
@@ -309,10 +325,7 @@ fn rate(
                 Choice::Which(same) => {
                     return Ok((
                         None,
-                        Message::new(
-                            Template::WhichTicket,
-                            &[("numbers", &same.join("、")), ("example", same[0])],
-                        ),
+                        Message::new(Template::WhichTicket, &[("numbers", &same.join("、"))]),
                     ))
                 }
                 Choice::One(number) => number.to_owned(),

@@ -109,8 +109,10 @@ impl Template {
 /// One message as handed to a gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
-    /// The outbox row: stable across retries and restarts, so a gateway can tell a message it
-    /// already took (a spool file name, a provider's `OutId` / `SessionContext`).
+    /// The outbox row: stable across retries and restarts. The spool names its file by it, so
+    /// a message smsd already has is not handed over again; the cloud providers only echo it
+    /// back (`OutId`, `SessionContext`) and keep no such memory, so a server killed between
+    /// their answer and its record sends that message again.
     pub id: i64,
     /// An 11-digit mainland mobile number, no country code.
     pub phone: String,

@@ -158,6 +158,8 @@ pub fn overdue(store: &mut ServerStore, sign: &str, now: DateTime<FixedOffset>) 
     if last == Some(today) {
         return Ok(0);
     }
+    // The scan marks the day done: it must see every due date.
+    crate::index::refresh_all(store)?;
     // Due dates before `today` and on or after the day before the last scan.
     let since = last.unwrap_or(today).pred_opt().unwrap_or(today);
     let directory = store.directory()?;

@@ -64,12 +64,20 @@ pub fn opted_out(conn: &Connection, phone: &str) -> Result<bool> {
         .is_some())
 }
 
-/// Queued messages whose time has come, oldest first, at most `n`.
+/// Queued messages whose time has come, oldest first, at most `n`. Notices and invitations
+/// still queued for a phone that has since sent 退订 are cancelled first (replies and staff
+/// reminders are not).
 pub fn due(
     conn: &Connection,
     now: DateTime<FixedOffset>,
     n: usize,
 ) -> Result<Vec<(Outgoing, i64)>> {
+    conn.execute(
+        "UPDATE sms_outbox SET state = 'cancelled', error = '已退订'
+         WHERE state = 'queued' AND template IN ('supplement', 'result_ready', 'rate_invite')
+           AND phone IN (SELECT phone FROM sms_optout)",
+        [],
+    )?;
     let mut stmt = conn.prepare(
         "SELECT id, phone, template, params, text, attempts FROM sms_outbox
          WHERE state = 'queued' AND next_try <= ?1 ORDER BY next_try, id LIMIT ?2",

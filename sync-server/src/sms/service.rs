@@ -149,15 +149,28 @@ pub async fn run(state: AppState, config: SmsConfig, gateway: Gateway) {
     let pause = Duration::from_secs(config.poll_secs.max(1));
     tracing::info!(gateway = ?config.gateway, "SMS gateway running");
     loop {
-        if let Err(e) = round(&state, &config, &gateway).await {
-            tracing::error!(error = %e, "SMS round failed; will retry");
-        }
+        round(&state, &config, &gateway).await;
         tokio::time::sleep(pause).await;
     }
 }
 
-/// One round: notifications, inbound texts, then the outbox.
-pub async fn round(state: &AppState, config: &SmsConfig, gateway: &Gateway) -> Result<()> {
+/// One round: notifications, inbound texts, then the outbox; a stage that fails is logged
+/// and tried again next round, never holding up the others.
+pub async fn round(state: &AppState, config: &SmsConfig, gateway: &Gateway) {
+    let stages = [
+        ("notifications", notifications(state, config).await),
+        ("inbound", inbound(state, config, gateway).await),
+        ("outbox", send_due(state, gateway).await),
+    ];
+    for (stage, result) in stages {
+        if let Err(e) = result {
+            tracing::error!(stage, error = %e, "SMS round stage failed; will retry");
+        }
+    }
+}
+
+/// Queue what the changes since the last round and the day's overdue tickets call for.
+async fn notifications(state: &AppState, config: &SmsConfig) -> Result<()> {
     let now = crate::now();
     // A batch at a time, the store free for requests in between.
     loop {
@@ -171,11 +184,13 @@ pub async fn round(state: &AppState, config: &SmsConfig, gateway: &Gateway) -> R
     }
     let sign = config.sign_name.clone();
     state
-        .with_store(move |store, _| {
-            crate::index::refresh(store)?;
-            notify::overdue(store, &sign, now)
-        })
+        .with_store(move |store, _| notify::overdue(store, &sign, now))
         .await?;
+    Ok(())
+}
+
+/// Answer the texts waiting in the spool (cloud providers push theirs to `callback`).
+async fn inbound(state: &AppState, config: &SmsConfig, gateway: &Gateway) -> Result<()> {
     if let Gateway::Smstools(spool) = gateway {
         let reading = Arc::clone(spool);
         let found = tokio::task::spawn_blocking(move || reading.incoming())
@@ -193,13 +208,17 @@ pub async fn round(state: &AppState, config: &SmsConfig, gateway: &Gateway) -> R
                 .get(..16)
                 .unwrap_or_default()
             );
-            receive(state, config, msg).await?;
+            // Left in incoming/ when it fails (tried again next round); the others go on.
+            if let Err(e) = receive(state, config, msg).await {
+                tracing::error!(error = %e, file = %file.display(), "inbound SMS not handled");
+                continue;
+            }
             if let Err(e) = spool.processed(&file) {
                 tracing::error!(error = %e, file = %file.display(), "inbound SMS file not moved");
             }
         }
     }
-    send_due(state, gateway).await
+    Ok(())
 }
 
 /// Handle one inbound text (from the spool or a provider's callback).

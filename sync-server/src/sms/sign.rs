@@ -193,14 +193,14 @@ pub async fn deliver(
     match execute(client, &req).await {
         Ok(reply) => interpret(reply.status, &reply.body),
         Err(e) => super::Handed::Failed {
-            reason: format!("{provider}无应答 / no answer: {e}"),
+            reason: format!("短信平台无应答 / no answer from {provider}: {e}"),
             retry: true,
         },
     }
 }
 
 /// Send `req`; `Err`: no answer (connection refused, timeout, TLS…), with the whole cause
-/// chain as text (never a secret: the request's URL holds none).
+/// chain as text, the URL left out (Aliyun's holds the phone number and the parameters).
 pub async fn execute(client: &reqwest::Client, req: &SignedRequest) -> Result<Reply, String> {
     let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
     let mut builder = client.request(method, &req.url);
@@ -211,9 +211,12 @@ pub async fn execute(client: &reqwest::Client, req: &SignedRequest) -> Result<Re
         .body(req.body.clone())
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe(&e.without_url()))?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| describe(&e))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| describe(&e.without_url()))?;
     Ok(Reply {
         status,
         body: body.to_vec(),
@@ -221,6 +224,7 @@ pub async fn execute(client: &reqwest::Client, req: &SignedRequest) -> Result<Re
 }
 
 fn describe(e: &reqwest::Error) -> String {
+    // Without the URL: Aliyun's carries the phone number and the message's parameters.
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

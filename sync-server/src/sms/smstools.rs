@@ -160,7 +160,7 @@ impl Spool {
         let name = file_name(msg.id);
         if !is_mobile(&msg.phone) {
             return Handed::Failed {
-                reason: format!("not an 11-digit mobile number: {:?}", msg.phone),
+                reason: "不是11位手机号码 / not an 11-digit mobile number".into(),
                 retry: false,
             };
         }

@@ -80,11 +80,9 @@ impl Message {
                 p("level"),
                 p("more")
             ),
-            Template::WhichTicket => format!(
-                "您有多件待评价：{}。请回复“编号 分数”，如“{} 5”。",
-                p("numbers"),
-                p("example")
-            ),
+            Template::WhichTicket => {
+                format!("请回复“办件编号 分数”以评价其中一件：{}。", p("numbers"))
+            }
             Template::Unsubscribed => {
                 "已退订办件通知和评价邀请。查询进度仍可发送：查询+办件编号。".to_owned()
             }
@@ -100,7 +98,8 @@ pub const SINGLE_SMS_CHARS: usize = 70;
 mod tests {
     use super::*;
 
-    const SIGN: &str = "示范县代办";
+    /// As long as a real one (the README's example).
+    const SIGN: &str = "示范县便民服务";
 
     #[test]
     fn the_usual_texts_fit_one_sms() {
@@ -155,10 +154,7 @@ mod tests {
             ),
             Message::new(
                 Template::WhichTicket,
-                &[
-                    ("numbers", "010101000123、010101000131"),
-                    ("example", number),
-                ],
+                &[("numbers", "010101000123、010101000131")],
             ),
             Message::new(Template::Unsubscribed, &[]),
         ];
@@ -170,7 +166,7 @@ mod tests {
                 m.template,
                 text.chars().count()
             );
-            assert!(text.starts_with("【示范县代办】"));
+            assert!(text.starts_with("【示范县便民服务】"));
         }
     }
 }

@@ -230,7 +230,7 @@ pub async fn send(client: &reqwest::Client, cfg: &TencentConfig, msg: &Outgoing)
     sign::deliver(
         client,
         build_send_sms(cfg, msg, Utc::now()),
-        "腾讯云短信",
+        "Tencent Cloud",
         interpret,
     )
     .await

@@ -30,8 +30,8 @@
 //! 2. No valid ticket number, and a number-like chain that is not a mobile number or a date →
 //!    [`Asked::BadNumber`], even with a rating: a rating aimed at a number we cannot read must
 //!    not land on some other ticket.
-//! 3. A rating → [`Asked::Rating`], for the ticket in the text when exactly one distinct valid
-//!    number is there (two different numbers: `None`, the server asks which one). Level words
+//! 3. A rating → [`Asked::Rating`], with the distinct valid numbers in the text (two or more:
+//!    the server asks which one). Level words
 //!    beat digits:
 //!    - a level word anywhere: 非常满意 5, 满意 4, 基本满意 3, 不满意 2, 非常不满意 1; the
 //!      longest label at the leftmost position wins (`非常不满意` is 1, never 满意 or 不满意),
@@ -71,11 +71,12 @@ pub enum Asked {
     /// Something that looks like a ticket number but is not one (wrong check digit, wrong
     /// length): the reply asks to check the number; never looked up, never guessed at.
     BadNumber,
-    /// A 好差评 rating 1–5, for the ticket named in the same text if any, with the rest of the
-    /// text as the applicant's comment (trimmed, at most [`COMMENT_CHARS`] characters).
+    /// A 好差评 rating 1–5, for the tickets named in the same text (each distinct number once;
+    /// none, one, or several for the server to ask which), with the rest of the text as the
+    /// applicant's comment (trimmed, at most [`COMMENT_CHARS`] characters).
     Rating {
         score: u8,
-        number: Option<TicketNumber>,
+        numbers: Vec<TicketNumber>,
         comment: String,
     },
     /// 退订 / TD: stop invitations and notifications.
@@ -185,10 +186,15 @@ pub fn parse(text: &str) -> Asked {
         .or_else(|| digit_rating(&chars, &lower, &items))
         .filter(|found| (1..=5).contains(&found.score));
     if let Some(found) = rating {
-        let number = first_ticket.filter(|first| tickets.iter().all(|t| t == first));
+        let mut numbers: Vec<TicketNumber> = Vec::new();
+        for t in &tickets {
+            if !numbers.contains(t) {
+                numbers.push((*t).clone());
+            }
+        }
         return Asked::Rating {
             score: found.score,
-            number: number.cloned(),
+            numbers,
             comment: comment(&chars, &lower, &items, found.span),
         };
     }
@@ -712,7 +718,7 @@ mod tests {
     fn rating(score: u8, number: Option<&TicketNumber>, comment: &str) -> Asked {
         Asked::Rating {
             score,
-            number: number.cloned(),
+            numbers: number.into_iter().cloned().collect(),
             comment: comment.to_string(),
         }
     }
@@ -808,7 +814,14 @@ mod tests {
                 rating(4, Some(&a), "代办员很耐心"),
             ),
             (format!("{s} {s} 5"), rating(5, Some(&a), "")),
-            (format!("{s} {} 5", b.as_str()), rating(5, None, "")),
+            (
+                format!("{s} {} 5", b.as_str()),
+                Asked::Rating {
+                    score: 5,
+                    numbers: vec![a.clone(), b.clone()],
+                    comment: String::new(),
+                },
+            ),
             // 退订.
             ("退订".to_string(), Asked::Unsubscribe),
             ("TD".to_string(), Asked::Unsubscribe),
@@ -855,13 +868,13 @@ mod tests {
         let text = format!("{} 非常满意 {}", a.as_str(), "办事效率很高".repeat(500));
         let Asked::Rating {
             score,
-            number,
+            numbers,
             comment,
         } = parse(&text)
         else {
             panic!("not a rating");
         };
-        assert_eq!((score, number), (5, Some(a)));
+        assert_eq!((score, numbers), (5, vec![a]));
         assert_eq!(comment.chars().count(), COMMENT_CHARS);
         assert!(comment.starts_with("办事效率很高"));
     }
@@ -1005,14 +1018,14 @@ mod tests {
                 Asked::Query(n) => assert!(digits.contains(n.as_str()), "{text:?}"),
                 Asked::Rating {
                     score,
-                    number,
+                    numbers,
                     comment,
                 } => {
                     assert!((1..=5).contains(score), "{text:?}");
                     assert!(comment.chars().count() <= COMMENT_CHARS, "{text:?}");
                     assert_eq!(comment.trim(), comment, "{text:?}");
                     assert!(!comment.chars().any(char::is_control), "{text:?}");
-                    if let Some(n) = number {
+                    for n in numbers {
                         assert!(digits.contains(n.as_str()), "{text:?}");
                     }
                 }
