@@ -324,6 +324,31 @@ fn queries_notifications_and_a_rating_by_sms_across_real_processes() {
         .count();
     assert_eq!(to_other, limit, "no answers past the limit");
 
+    // smsd gives up on the supplement notice (the modem refused it): staff see it failed.
+    let file = spool.join("outgoing").join(&told.file);
+    let mut failed = b"Fail_reason: Unknown error\n".to_vec();
+    failed.extend(std::fs::read(&file).unwrap());
+    std::fs::write(spool.join("failed").join(&told.file), failed).unwrap();
+    std::fs::remove_file(file).unwrap();
+    let id: i64 = told.file.trim_start_matches("daiban-").parse().unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("township").join("server.db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (state, error): (String, Option<String>) = db
+            .query_row(
+                "SELECT state, error FROM sms_outbox WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        if state == "failed" {
+            assert!(error.unwrap_or_default().contains("Unknown error"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {state}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // Every inbound file was handled and moved out of incoming/.
     assert_eq!(
         std::fs::read_dir(spool.join("incoming")).unwrap().count(),

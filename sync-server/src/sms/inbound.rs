@@ -99,17 +99,30 @@ pub fn handle(
                 score,
                 numbers,
                 comment,
-            } => match rate(store, info, &phone, score, &numbers, &comment, now) {
-                Ok((ticket, reply)) => Handled {
-                    asked: "rating",
-                    ticket,
-                    reply: Some(reply),
-                },
-                Err(e) => {
-                    tracing::error!(error = %e, "SMS rating not recorded");
-                    Handled::reply("rating_failed", Message::new(Template::Help, &[]))
+            } => {
+                // Recorded before the rating is appended: a text read again after a kill in
+                // between is seen, never a second rating (at worst a rating lost).
+                note(
+                    store,
+                    info,
+                    msg,
+                    &phone,
+                    Handled::silent("rating"),
+                    sign,
+                    now,
+                )?;
+                match rate(store, info, &phone, score, &numbers, &comment, now) {
+                    Ok((ticket, reply)) => Handled {
+                        asked: "rating",
+                        ticket,
+                        reply: Some(reply),
+                    },
+                    Err(e) => {
+                        tracing::error!(error = %e, "SMS rating not recorded");
+                        Handled::reply("rating_failed", Message::new(Template::Help, &[]))
+                    }
                 }
-            },
+            }
             Asked::Unsubscribe => {
                 Handled::reply("unsubscribe", Message::new(Template::Unsubscribed, &[]))
             }
@@ -163,8 +176,9 @@ fn note(
     .or_else(|| info.township.clone());
     let tx = store.begin()?;
     tx.execute(
-        "INSERT OR IGNORE INTO sms_inbox (reference, phone, text, received, asked, ticket)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO sms_inbox (reference, phone, text, received, asked, ticket)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (reference) DO UPDATE SET asked = excluded.asked, ticket = excluded.ticket",
         params![
             msg.reference,
             phone,

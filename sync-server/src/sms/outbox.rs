@@ -146,6 +146,27 @@ pub fn record(
     Ok(())
 }
 
+/// Messages taken by the gateway since `since`, newest first, at most `n`: those smsd may
+/// still fail.
+pub fn sent_since(conn: &Connection, since: DateTime<FixedOffset>, n: usize) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM sms_outbox WHERE state = 'sent' AND sent >= ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![since.to_rfc3339(), n as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
+}
+
+/// A message the gateway took and then could not deliver (smsd's `failed/`).
+pub fn failed_after(conn: &Connection, id: i64, reason: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE sms_outbox SET state = 'failed', error = ?2 WHERE id = ?1 AND state = 'sent'",
+        params![id, reason],
+    )?;
+    Ok(())
+}
+
 /// One outbox row as staff see it (the phone in clear: pages mask it).
 #[derive(Debug, Clone)]
 pub struct Row {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::aliyun::{self, AliyunConfig};
-use super::smstools::Spool;
+use super::smstools::{Spool, SpoolState};
 use super::tencent::{self, TencentConfig};
 use super::{inbound, notify, outbox, Handed, Incoming, Outgoing};
 use crate::error::{Error, Result};
@@ -217,8 +217,40 @@ async fn inbound(state: &AppState, config: &SmsConfig, gateway: &Gateway) -> Res
                 tracing::error!(error = %e, file = %file.display(), "inbound SMS file not moved");
             }
         }
+        reconcile(state, spool).await?;
     }
     Ok(())
+}
+
+/// What smsd made of the messages handed to it in the last two days: one it moved to
+/// `failed/` is failed, with smsd's reason, in the outbox too.
+async fn reconcile(state: &AppState, spool: &Arc<Spool>) -> Result<()> {
+    let since = crate::now() - chrono::Duration::days(2);
+    let ids = state
+        .with_store(move |store, _| outbox::sent_since(store.conn(), since, 500))
+        .await?;
+    let reading = Arc::clone(spool);
+    let failed: Vec<(i64, String)> = tokio::task::spawn_blocking(move || {
+        ids.into_iter()
+            .filter_map(|id| match reading.state(id) {
+                SpoolState::Failed(reason) => Some((id, reason)),
+                _ => None,
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("spool: {e}")))?;
+    if failed.is_empty() {
+        return Ok(());
+    }
+    state
+        .with_store(move |store, _| {
+            for (id, reason) in &failed {
+                outbox::failed_after(store.conn(), *id, &format!("短信猫发送失败：{reason}"))?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Handle one inbound text (from the spool or a provider's callback).
