@@ -221,7 +221,7 @@ pub fn interpret(status: u16, body: &[u8]) -> Handed {
         return Handed::Failed {
             reason: format!(
                 "阿里云短信应答无法识别 / unreadable answer from Aliyun (HTTP {status}): {}",
-                snippet(body)
+                sign::snippet(body)
             ),
             retry: true,
         };
@@ -261,15 +261,6 @@ fn retryable(code: &str, status: u16) -> bool {
     }
     // "OK" without a BizId, or no code at all: only a server error is worth retrying.
     status >= 500
-}
-
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        s.push('…');
-    }
-    s
 }
 
 /// One report in Aliyun's SMS-up push.

@@ -88,9 +88,7 @@ fn called_for(view: &TicketView, directory: &Directory) -> Option<Queued> {
     let t = &view.ticket;
     let life = &view.life;
     let phone = check_mobile(t.applicant.phone.as_deref()?).ok()?;
-    let point = directory
-        .point(t.point)
-        .map_or_else(|| format!("{}号代办点", t.point), |p| p.name.clone());
+    let point = point_name(directory, t.point);
     let number = t.number.as_str();
     let anomalous = |id: &str| life.anomalies.iter().any(|a| a.event_id == id);
     let last = |kind: EventKind| {
@@ -144,6 +142,13 @@ fn called_for(view: &TicketView, directory: &Directory) -> Option<Queued> {
     })
 }
 
+/// The point's name in a text (its number when the directory lacks it).
+fn point_name(directory: &Directory, point: u32) -> String {
+    directory
+        .point(point)
+        .map_or_else(|| format!("{point}号代办点"), |p| p.name.clone())
+}
+
 /// The day of the last overdue scan.
 const OVERDUE_SCAN: &str = "sms_overdue_day";
 
@@ -179,7 +184,7 @@ pub fn overdue(store: &mut ServerStore, sign: &str, now: DateTime<FixedOffset>) 
     let mut queued = 0;
     for (ticket, point, township, item, due) in late {
         let p = directory.point(point);
-        let point_name = p.map_or_else(|| format!("{point}号代办点"), |p| p.name.clone());
+        let place = point_name(&directory, point);
         let to = [
             ("agent", p.and_then(|p| p.agent_phone.clone())),
             (
@@ -201,7 +206,7 @@ pub fn overdue(store: &mut ServerStore, sign: &str, now: DateTime<FixedOffset>) 
                     &[
                         ("number", &ticket),
                         ("item", &item),
-                        ("point", &point_name),
+                        ("point", &place),
                         ("due", &due),
                     ],
                 ),

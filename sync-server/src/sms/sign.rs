@@ -173,6 +173,16 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// The start of a provider's answer, for a failure's reason (at most 200 characters).
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    s
+}
+
 /// Send a built request and read the provider's answer with `interpret`: a request that could
 /// not be built is a final failure, no answer one worth retrying. Never panics.
 pub async fn deliver(

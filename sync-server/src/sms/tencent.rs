@@ -280,7 +280,7 @@ pub fn interpret(status: u16, body: &[u8]) -> Handed {
         return Handed::Failed {
             reason: format!(
                 "腾讯云短信应答无法识别 / unreadable answer from Tencent Cloud (HTTP {status}): {}",
-                snippet(body)
+                sign::snippet(body)
             ),
             retry: true,
         };
@@ -324,15 +324,6 @@ fn retryable(code: &str, status: u16) -> bool {
         return true;
     }
     status >= 500
-}
-
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        s.push('…');
-    }
-    s
 }
 
 /// One reply in Tencent's callback.
