@@ -84,6 +84,10 @@ use sync_server::http::{app, serve, AppState};
 use sync_server::store::ServerStore;
 use sync_server::sync::ServerInfo;
 
+/// The allocator the `sync-server` binary runs on (see its main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
 

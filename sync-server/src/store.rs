@@ -307,12 +307,12 @@ pub(crate) fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()>
     Ok(())
 }
 
-/// A ticket's full saved document, if the server holds it.
+/// A ticket's full saved document, if the server holds it. This and the two below run for
+/// every uploaded ticket: their statements are prepared once per connection.
 pub(crate) fn load_doc(conn: &Connection, ticket: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
-        .query_row("SELECT doc FROM docs WHERE ticket = ?1", [ticket], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT doc FROM docs WHERE ticket = ?1")?
+        .query_row([ticket], |r| r.get(0))
         .optional()?)
 }
 
@@ -325,11 +325,11 @@ pub(crate) fn append_doc(
     point: u32,
     changes: &[u8],
 ) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO docs (ticket, point, doc) VALUES (?1, ?2, ?3)
          ON CONFLICT (ticket) DO UPDATE SET doc = CAST(doc || excluded.doc AS BLOB)",
-        params![ticket, point, changes],
-    )?;
+    )?
+    .execute(params![ticket, point, changes])?;
     Ok(())
 }
 
@@ -342,11 +342,11 @@ pub(crate) fn insert_change(
     origin: &str,
     bytes: &[u8],
 ) -> Result<i64> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO changes (ticket, point, township, origin, bytes)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![ticket, point, township, origin, bytes],
-    )?;
+    )?
+    .execute(params![ticket, point, township, origin, bytes])?;
     Ok(tx.last_insert_rowid())
 }
 
