@@ -101,7 +101,9 @@ fn sign_in(b: &Browser, url: &str, login: &str) {
     b.fill("#login", login);
     b.fill("#password", STAFF_PASSWORD);
     b.click("button[type=submit]");
-    b.wait_for("main");
+    // The login page has a <main> too: wait for what only a signed-in page has (a failed
+    // sign-in times out here, naming the login page's URL).
+    b.wait_for("form[action='/console/logout']");
     assert!(
         !b.current_url().ends_with("/console/login"),
         "sign-in as {login}: {}",

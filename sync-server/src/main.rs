@@ -20,13 +20,6 @@
 //! ```
 
 use std::io::{IsTerminal, Write};
-
-/// mimalloc: Automerge's document work (loading, reading and stamping every uploaded ticket)
-/// is allocation-heavy, and spends about a sixth less time under mimalloc than under glibc's
-/// allocator (README, "Sync"). The sync bench sets the same allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -39,6 +32,12 @@ use sync_server::config::{Config, ServerRole, DEFAULT_INTERVAL, DEFAULT_LISTEN};
 use sync_server::enroll::CodeFor;
 use sync_server::store;
 use sync_server::{Error, Result};
+
+/// mimalloc: Automerge's document work (loading, reading and stamping every uploaded ticket)
+/// is allocation-heavy, and spends about a sixth less time under mimalloc than under glibc's
+/// allocator (README, "Sync"). The sync bench sets the same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
