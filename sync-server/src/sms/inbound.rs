@@ -17,7 +17,7 @@ use agent_core::domain::number::TicketNumber;
 use agent_core::domain::ticket::TicketView;
 use agent_core::domain::validate::check_mobile;
 
-use super::outbox::{enqueue, Queued};
+use super::outbox::{enqueue, opt_out, Queued};
 use super::templates::Message;
 use super::text::{self, Asked};
 use super::{Incoming, Template};
@@ -68,10 +68,9 @@ pub fn handle(
     let limited = hour >= PER_HOUR || day >= PER_DAY;
     if asked == Asked::Unsubscribe {
         // Honoured even past the limit (then without a reply).
-        store.conn().execute(
-            "INSERT OR IGNORE INTO sms_optout (phone, at) VALUES (?1, ?2)",
-            params![phone, now.to_rfc3339()],
-        )?;
+        let tx = store.begin()?;
+        opt_out(&tx, &phone, now)?;
+        tx.commit()?;
     }
     let handled = if limited {
         Handled::silent("limited")

@@ -64,20 +64,29 @@ pub fn opted_out(conn: &Connection, phone: &str) -> Result<bool> {
         .is_some())
 }
 
-/// Queued messages whose time has come, oldest first, at most `n`. Notices and invitations
-/// still queued for a phone that has since sent 退订 are cancelled first (replies and staff
-/// reminders are not).
+/// Record that `phone` sent 退订: no notice or invitation is queued for it from now on
+/// (callers check [`opted_out`]), and those still queued are cancelled. Replies and staff
+/// reminders are not notices to the applicant and stay.
+pub fn opt_out(conn: &Connection, phone: &str, now: DateTime<FixedOffset>) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO sms_optout (phone, at) VALUES (?1, ?2)",
+        params![phone, now.to_rfc3339()],
+    )?;
+    conn.execute(
+        "UPDATE sms_outbox SET state = 'cancelled', error = '已退订'
+         WHERE state = 'queued' AND phone = ?1
+           AND template IN ('supplement', 'result_ready', 'rate_invite')",
+        [phone],
+    )?;
+    Ok(())
+}
+
+/// Queued messages whose time has come, oldest first, at most `n`.
 pub fn due(
     conn: &Connection,
     now: DateTime<FixedOffset>,
     n: usize,
 ) -> Result<Vec<(Outgoing, i64)>> {
-    conn.execute(
-        "UPDATE sms_outbox SET state = 'cancelled', error = '已退订'
-         WHERE state = 'queued' AND template IN ('supplement', 'result_ready', 'rate_invite')
-           AND phone IN (SELECT phone FROM sms_optout)",
-        [],
-    )?;
     let mut stmt = conn.prepare(
         "SELECT id, phone, template, params, text, attempts FROM sms_outbox
          WHERE state = 'queued' AND next_try <= ?1 ORDER BY next_try, id LIMIT ?2",
@@ -209,4 +218,55 @@ pub fn list(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ServerStore;
+
+    #[test]
+    fn opting_out_cancels_queued_notices_but_not_replies_or_other_phones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ServerStore::open(dir.path().join("s.db")).unwrap();
+        let conn = store.conn();
+        let now = crate::now();
+        let queue = |reason: &str, phone: &str, template| {
+            let q = Queued {
+                reason: reason.into(),
+                ticket: None,
+                township: None,
+                phone: phone.into(),
+                message: Message::new(template, &[]),
+            };
+            assert!(enqueue(conn, &q, "示范县便民服务", now).unwrap());
+        };
+        queue("result:1", "13800138000", Template::ResultReady);
+        queue("invite:1", "13800138000", Template::RateInvite);
+        queue("reply:1", "13800138000", Template::Help);
+        queue("result:2", "13900139000", Template::ResultReady);
+        opt_out(conn, "13800138000", now).unwrap();
+        assert!(opted_out(conn, "13800138000").unwrap());
+        assert!(!opted_out(conn, "13900139000").unwrap());
+        let due: Vec<(String, Template)> = due(conn, now, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(m, _)| (m.phone, m.template))
+            .collect();
+        assert_eq!(
+            due,
+            [
+                ("13800138000".to_owned(), Template::Help),
+                ("13900139000".to_owned(), Template::ResultReady),
+            ]
+        );
+        let cancelled: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sms_outbox WHERE state = 'cancelled' AND error = '已退订'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cancelled, 2);
+    }
 }
