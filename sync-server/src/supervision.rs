@@ -316,11 +316,17 @@ fn late(
     Ok(rows)
 }
 
+/// Calendar days to search back for a span of `working_days` working days: three a working
+/// day (Spring Festival's week and its make-up days) and a month more, at most 1,000.
+fn lookback(working_days: u32) -> u32 {
+    working_days.saturating_mul(3).saturating_add(30).min(1000)
+}
+
 /// The latest day `d` with more than `budget` working days after it up to `today`: a stage
 /// that began on or before it is over its budget. None when the calendar does not reach.
 fn over_from(cal: &Calendar, today: NaiveDate, budget: u32) -> Option<NaiveDate> {
     let mut d = today;
-    for _ in 0..=budget.saturating_mul(3).saturating_add(30).min(1000) {
+    for _ in 0..=lookback(budget) {
         d = d.pred_opt()?;
         if cal.working_days_between(d, today).ok()? > budget {
             return Some(d);
@@ -481,7 +487,7 @@ fn follow_ups(
     // Ratings on or before this day are past their `days` working days to answer.
     let mut late_upto = None;
     let mut d = today;
-    for _ in 0..=days.saturating_mul(3).saturating_add(30).min(1000) {
+    for _ in 0..=lookback(days) {
         let Some(prev) = d.pred_opt() else { break };
         d = prev;
         if cal.add_working_days(d, days).is_ok_and(|due| due < today) {
